@@ -1,0 +1,57 @@
+"""Pack tunes into one character stream and cut it into training windows: no padding at all.
+
+Each tune is preceded by the end-of-tune symbol, so the model learns where tunes start and stop.
+The stream is laid out as `tracks` parallel rows; consecutive windows of a row follow each other,
+so the LSTM state can be carried from one window to the next (truncated BPTT).
+"""
+import torch
+
+from abcgen.vocab import Vocab
+
+
+def encode_stream(pairs, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """(code, abc) pairs -> (ids, scored). `scored` marks the ABC characters and each tune's
+    end symbol: what bits-per-character counts. Control codes are context, not scored."""
+    ids, scored = [vocab.end_id], [False]
+    for code, abc in pairs:
+        ids += vocab.encode(code) + vocab.encode(abc) + [vocab.end_id]
+        scored += [False] * len(code) + [True] * (len(abc) + 1)
+        # the end symbol just added also starts the next tune
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(scored, dtype=torch.bool)
+
+
+def to_tracks(ids: torch.Tensor, scored: torch.Tensor, tracks: int):
+    """Reshape a stream into `tracks` rows of equal length (the tail that does not fit is dropped)."""
+    length = len(ids) // tracks
+    if length < 2:
+        raise ValueError(f"stream of {len(ids)} characters is too short for {tracks} tracks")
+    n = length * tracks
+    return ids[:n].view(tracks, length), scored[:n].view(tracks, length)
+
+
+def num_windows(track_length: int, seq_len: int) -> int:
+    return max(0, (track_length - 1) // seq_len)
+
+
+def window(ids: torch.Tensor, scored: torch.Tensor, index: int, seq_len: int):
+    """Inputs, targets and the scored mask of the targets for window `index` of every track."""
+    s = index * seq_len
+    x = ids[:, s:s + seq_len]
+    y = ids[:, s + 1:s + seq_len + 1]
+    return x, y, scored[:, s + 1:s + seq_len + 1]
+
+
+def tune_tracks(pairs, vocab: Vocab, tracks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole tunes dealt round-robin into `tracks` rows, each row starting at a tune start, so
+    every tune is scored with its full context. Short rows are padded at the end; padding is never
+    scored. Used for validation and evaluation, where exact figures matter more than speed."""
+    pairs = list(pairs)
+    tracks = max(1, min(tracks, len(pairs)))
+    rows = [encode_stream(pairs[i::tracks], vocab) for i in range(tracks)]
+    length = max(len(ids) for ids, _ in rows)
+    ids = torch.full((tracks, length + 1), vocab.end_id, dtype=torch.long)
+    scored = torch.zeros((tracks, length + 1), dtype=torch.bool)
+    for r, (i, s) in enumerate(rows):
+        ids[r, :len(i)] = i
+        scored[r, :len(s)] = s
+    return ids, scored

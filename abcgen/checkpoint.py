@@ -1,0 +1,83 @@
+"""Save and load checkpoints as plain dicts that load with `torch.load(weights_only=True)`.
+
+A checkpoint holds the weights, the vocabulary, the model and training configuration, a description
+of the data it was trained on, its metrics and the library versions. Files are written atomically
+(temporary file, then rename), so a crash never leaves a half-written checkpoint behind.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import zipfile
+from pathlib import Path
+
+import torch
+
+from abcgen.errors import CheckpointError
+from abcgen.model import CharLSTM, ModelConfig
+from abcgen.vocab import Vocab
+
+FORMAT = "abcgen-checkpoint"
+VERSION = 1
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "folk.pt"
+
+
+def versions() -> dict:
+    import abcgen
+    return {"abcgen": abcgen.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def save(path: str | Path, model: CharLSTM, vocab: Vocab, **extra) -> None:
+    """Write `path` atomically. `extra` adds plain values (config, data, metrics, optimizer, ...)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": model.config.to_dict(),
+        "vocab": vocab.to_list(),
+        "versions": versions(),
+        **extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read(path: str | Path) -> dict:
+    """The checkpoint dict, with clear errors for missing, unsafe, corrupt or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; train one with "
+                              f"`python -m abcgen.train --config configs/folk.yaml`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"checkpoint {path} was refused: it contains Python objects or code "
+                              f"that a safe load does not allow ({str(e).splitlines()[0][:120]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an abcgen checkpoint")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint format version {payload.get('version')}; "
+                              f"this abcgen reads version {VERSION}")
+    return payload
+
+
+def load(path: str | Path | None = None, device: str = "cpu") -> tuple[CharLSTM, Vocab, dict]:
+    """(model in eval mode, vocabulary, the whole checkpoint dict). Defaults to the shipped model."""
+    payload = read(path or SHIPPED)
+    try:
+        vocab = Vocab(payload["vocab"])
+        model = CharLSTM(ModelConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path or SHIPPED} does not match this model "
+                              f"({str(e).splitlines()[0][:160]})") from None
+    return model.to(device).eval(), vocab, payload

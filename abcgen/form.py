@@ -1,0 +1,282 @@
+"""Tune form as IrishMAN control codes: sections (S), bars per section (B) and
+how much each section resembles the earlier ones (E).
+
+A code reads, one value a line, ``S:n``, the ``B:`` of section 1, then for each
+later section its ``E:`` values against sections 1, 2, ... followed by its ``B:``.
+Training tunes are prefixed with the code of their own body, so a code (or a
+prefix of one) given as a prompt asks the model for that form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import Levenshtein
+
+from abcgen.errors import FieldError
+
+MAX_SECTIONS = 8
+MAX_BARS = 32
+MAX_SIMILARITY = 10
+
+# Text whose characters must not be read as bar lines or notes: chord symbols and
+# annotations, decorations, comments, inline fields, whole field lines and tuplet
+# ratios such as "(3::2".
+_OPAQUE = re.compile(
+    r'"[^"\n]*"|![^!\n]*!|%[^\n]*|\[[A-Za-z]:[^\]\n]*\]|^[A-Za-z]:(?![|:])[^\n]*|\(\d+(?::\d*)+',
+    re.M,
+)
+
+# One bar line, longest form first: ":|:", "|::", "::|", "||", "|]", "[|", ":|", "|:" and "|";
+# "::" on its own is shorthand for ":|:".
+_BAR = re.compile(r":*(?:\[\||\|\]|\|\||\|):*|::+")
+
+# A run of bar lines and whitespace, to find the bar lines at a section's ends.
+_EDGE = re.compile(rf"(?:\s|{_BAR.pattern})+")
+
+# A piece that opens with an ending number ("2 efe^d", "[2 efe^d", "|2 efe^d") continues
+# the section before it: the cut before it was a second-ending repeat, not a section end.
+_ENDING_START = re.compile(r"\s*[\[|]?\d")
+
+_NOTE = re.compile(r"[A-Ga-gxzXZ]")
+
+
+def _mask(body: str) -> str:
+    """The body with opaque text blanked out, same length, so positions still match."""
+    return _OPAQUE.sub(lambda m: " " * len(m.group()), body)
+
+
+def _is_delimiter(bar: str) -> bool:
+    """Section delimiters are repeats (any bar line with a colon), "||", "|]" and "[|"."""
+    return ":" in bar or bar in ("||", "|]", "[|")
+
+
+def _section_spans(body: str) -> list[tuple[int, int]]:
+    """(start, end) of each section in the body."""
+    masked = _mask(body)
+    cuts = [m.end() for m in _BAR.finditer(masked) if _is_delimiter(m.group())]
+    pieces, start = [], 0
+    for end in cuts + [len(body)]:
+        if end > start:
+            pieces.append((start, end))
+        start = end
+
+    spans: list[tuple[int, int]] = []
+    pending = None  # start of music-free text waiting to join the next section
+    for start, end in pieces:
+        text = masked[start:end]
+        if spans and _ENDING_START.match(text):
+            spans[-1] = (spans[-1][0], end)
+        elif not _NOTE.search(text):
+            # A lone "|:" or blank tail holds no music, so it is not a section; a
+            # start-repeat belongs to the section it opens.
+            pending = start if pending is None else pending
+            continue
+        else:
+            spans.append((start if pending is None else pending, end))
+        pending = None
+    return spans
+
+
+def sections(body: str) -> list[str]:
+    """The body's section texts, each ending with the delimiter that closes it."""
+    return [body[start:end] for start, end in _section_spans(body)]
+
+
+def _bar_count(section: str) -> int:
+    """Bar lines inside the section (those at either end left out), plus one."""
+    text = _mask(section)
+    edges = list(_EDGE.finditer(text))
+    start = edges[0].end() if edges and edges[0].start() == 0 else 0
+    end = edges[-1].start() if edges and edges[-1].end() == len(text) else len(text)
+    return len(_BAR.findall(text[start:end])) + 1
+
+
+def similarity(a: str, b: str) -> int:
+    """IrishMAN's E value: 10 * (1 - edit distance / longer length), rounded."""
+    longest = max(len(a), len(b))
+    if longest == 0:
+        return MAX_SIMILARITY
+    return round(10 * (1 - Levenshtein.distance(a, b) / longest))
+
+
+@dataclass
+class Form:
+    """A tune form; None (or a missing entry) means the model chooses that value."""
+
+    sections: int | None = None
+    bars: list[int | None] = field(default_factory=list)
+    # similarity[i]: E of section i+1 against sections 1..i; similarity[0] == [].
+    similarity: list[list[int | None]] = field(default_factory=list)
+
+
+def body_form(body: str) -> Form:
+    """The form a body actually has (no range limits, so long tunes can be measured)."""
+    texts = sections(body)
+    return Form(
+        sections=len(texts),
+        bars=[_bar_count(t) for t in texts],
+        similarity=[[similarity(t, earlier) for earlier in texts[:i]] for i, t in enumerate(texts)],
+    )
+
+
+def control_code(body: str) -> str:
+    """The IrishMAN control code of a body; "" when the body holds no music."""
+    form = body_form(body)
+    if not form.sections:
+        return ""
+    return _format(form)
+
+
+def _format(form: Form) -> str:
+    """Code lines in IrishMAN order, up to the first value that is not known."""
+    lines = []
+    for kind, value in _values(form):
+        if value is None:
+            break
+        lines.append(f"{kind}:{value}\n")
+    return "".join(lines)
+
+
+def _values(form: Form):
+    """(kind, value) in code order, with None where the form stops being specified."""
+    yield "S", form.sections
+    if form.sections is None:
+        return
+    for i in range(form.sections):
+        given = form.similarity[i] if i < len(form.similarity) else []
+        for j in range(i):
+            yield "E", given[j] if j < len(given) else None
+        yield "B", form.bars[i] if i < len(form.bars) else None
+
+
+_HOW_TO = (
+    "write the form as codes in this order: S:<sections 1-8>, B:<bars of section 1>, "
+    "then for each later section one E:<similarity 0-10> per earlier section and its B:<bars 1-32>, "
+    "e.g. 'S:2 B:8 E:5 B:8'"
+)
+
+_LIMITS = {"S": (1, MAX_SECTIONS), "B": (1, MAX_BARS), "E": (0, MAX_SIMILARITY)}
+_NAMES = {"S": "sections", "B": "bars", "E": "similarity"}
+
+
+def _error(message: str) -> FieldError:
+    return FieldError("form", f"{message}; {_HOW_TO}")
+
+
+def _parse(code: str, check_limits: bool) -> Form:
+    """Read a code or a prefix of one, checking the order of values as it goes."""
+    text = re.sub(r"\s*:\s*", ":", code.strip())
+    tokens = [t for t in re.split(r"[\s,;]+", text) if t]
+    form = Form()
+    for token in tokens:
+        m = re.fullmatch(r"([SBEsbe]):(\d+)", token)
+        if not m:
+            raise _error(f"cannot read {token!r}")
+        kind, value = m.group(1).upper(), int(m.group(2))
+        low, high = _LIMITS[kind]
+        if check_limits and not low <= value <= high:
+            raise _error(f"{kind}:{value} is out of range, {_NAMES[kind]} must be {low}-{high}")
+        _add(form, kind, value)
+    return form
+
+
+def _add(form: Form, kind: str, value: int) -> None:
+    """Put one value into the form where the code order says the next one goes."""
+    if form.sections is None:
+        if kind != "S":
+            raise _error(f"the code must start with S:<sections>, not {kind}:{value}")
+        form.sections = value
+        return
+    if kind == "S":
+        raise _error("S: may appear only once, at the start")
+    begun = len(form.similarity)  # sections whose values have begun
+    if begun == len(form.bars):  # the last begun section is complete, so this value opens the next
+        if begun == form.sections:
+            raise _error(f"S:{form.sections} declares {form.sections} section(s) but more are given")
+        if kind == "E" and begun == 0:
+            raise _error("section 1 has no earlier section to compare with; give its B: first")
+        form.similarity.append([])
+        begun += 1
+    values, needed = form.similarity[-1], begun - 1
+    if kind == "E":
+        if len(values) == needed:
+            raise _error(f"section {begun} takes {needed} E: value(s), one per earlier section; got more")
+        values.append(value)
+    else:
+        if len(values) < needed:
+            raise _error(f"section {begun} needs {needed} E: value(s) before its B:, got {len(values)}")
+        form.bars.append(value)
+
+
+def parse_code(code: str) -> Form:
+    """Read a user's form code (spaces, newlines or commas between values; a prefix is fine)."""
+    return _parse(code, check_limits=True)
+
+
+def _check(form: Form) -> None:
+    """Reject a form whose known values are out of range or do not fit its S."""
+    if form.sections is not None:
+        if len(form.bars) > form.sections or len(form.similarity) > form.sections:
+            raise _error(f"S:{form.sections} declares {form.sections} section(s) but more are given")
+        for i, values in enumerate(form.similarity):
+            if len(values) > i:
+                raise _error(f"section {i + 1} takes {i} E: value(s), one per earlier section; got {len(values)}")
+    # Re-reading the formatted prefix applies the range rules in one place.
+    _parse(_format(form), check_limits=True)
+
+
+def format_code(form: Form) -> str:
+    """Canonical code text, stopping at the first unknown value (that prefix is the prompt)."""
+    _check(form)
+    return _format(form)
+
+
+def code_prefix(text: str) -> str:
+    """The user's form text as the canonical prompt prefix; "" lets the model choose."""
+    return format_code(parse_code(text))
+
+
+def within_limits(code_or_form: str | Form) -> bool:
+    """IrishMAN keeps tunes of at most 8 sections with no section over 32 bars."""
+    form = code_or_form if isinstance(code_or_form, Form) else _parse(code_or_form, check_limits=False)
+    if form.sections is not None and not 1 <= form.sections <= MAX_SECTIONS:
+        return False
+    return all(b is None or 1 <= b <= MAX_BARS for b in form.bars)
+
+
+def matches(requested: Form, achieved: Form) -> dict:
+    """How well a tune's form (body_form of it) meets the request; None where nothing was asked."""
+    result = {"sections": None, "bars": None, "similarity_mean_abs_diff": None}
+    if requested.sections is not None:
+        result["sections"] = requested.sections == achieved.sections
+    asked_bars = [(i, b) for i, b in enumerate(requested.bars) if b is not None]
+    if asked_bars:
+        result["bars"] = all(i < len(achieved.bars) and achieved.bars[i] == b for i, b in asked_bars)
+    diffs = [
+        abs(value - achieved.similarity[i][j])
+        for i, values in enumerate(requested.similarity)
+        for j, value in enumerate(values)
+        if value is not None and i < len(achieved.similarity) and j < len(achieved.similarity[i])
+    ]
+    if diffs:
+        result["similarity_mean_abs_diff"] = sum(diffs) / len(diffs)
+    return result
+
+
+# E values are the medians of the matching forms in music21's folk collections
+# (O'Neill's 1850, Ryan's Mammoth, Aird's Airs, misc. folk), where two-part tunes
+# mostly score 4-5. A pickup note counts as a bar of its own, hence the B:9 variant.
+PRESETS: dict[str, str] = {
+    "Let the model choose": "",
+    "AABB, 8 bars each (reel, jig, hornpipe)": "S:2 B:8 E:5 B:8",
+    "AABB, 8 bars each, with a pickup": "S:2 B:9 E:5 B:9",
+    "AB, 16 bars each": "S:2 B:16 E:6 B:16",
+    "Short AABB, 4 bars each (polka, march)": "S:2 B:4 E:5 B:4",
+    "Two parts, lengths up to the model": "S:2",
+    "3 parts, 8 bars each (slip jig)": "S:3 B:8 E:5 B:8 E:5 E:5 B:8",
+    "4 parts, 8 bars each": "S:4 B:8 E:5 B:8 E:5 E:4 B:8 E:4 E:5 E:5 B:8",
+    "One part, 16 bars": "S:1 B:16",
+    "One part, 8 bars": "S:1 B:8",
+}
