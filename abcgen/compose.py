@@ -1,0 +1,84 @@
+"""The one call the app and the CLI share: fields in, ranked and checked tunes out.
+
+Samples candidates, repairs what can be repaired without changing the music, validates them,
+resamples the ones that still fail (a bounded number of tries, new seeds derived from the user's),
+and ranks them so the best comes first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+from abcgen import abc as abctools
+from abcgen import form as formtools
+from abcgen.sample import Candidate, Header, Sampler, Settings, candidate_settings
+
+MAX_RETRIES = 3
+
+
+@dataclass
+class Tune:
+    abc: str                      # full tune text, header with the user's X and title
+    report: abctools.Report
+    candidate: Candidate
+    repairs: list[str] = field(default_factory=list)
+    requested_form: str = ""
+    achieved_form: str = ""
+    files: dict = field(default_factory=dict)   # format -> path, once rendered to files
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid
+
+    def to_dict(self) -> dict:
+        return {"abc": self.abc, "valid": self.valid, "report": self.report.to_dict(),
+                "repairs": self.repairs, "ended_by_model": self.candidate.ended,
+                "closing": self.candidate.closing, "requested_form": self.requested_form,
+                "achieved_form": self.achieved_form, "files": {k: str(v) for k, v in self.files.items()}}
+
+
+def check(candidate: Candidate, requested_form: str = "") -> Tune:
+    """Repair and validate one sampled candidate."""
+    fixed, changes = abctools.repair(candidate.abc)
+    _, body = abctools.split_tune(fixed)
+    return Tune(abc=fixed, report=abctools.validate(fixed), candidate=candidate,
+                repairs=candidate.closing + changes, requested_form=requested_form,
+                achieved_form=formtools.control_code(body))
+
+
+def rank_key(t: Tune):
+    r = t.report
+    share = r.bars_ok / r.bars_checked if r.bars_checked else 0.0
+    return (not r.valid, -share, not t.candidate.ended, len(r.warnings))
+
+
+def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: str = "",
+                   settings: Settings = Settings(), retries: int = 2) -> Iterator[list[str] | list[Tune]]:
+    """Yields partial bodies while the model writes, then the ranked list of Tunes."""
+    settings = settings.checked()
+    retries = max(0, min(int(retries), MAX_RETRIES))
+    requested = formtools.code_prefix(form) if form and form.strip() else ""
+    tunes: list[Tune] = []
+    for out in sampler.stream(header, opening, form, settings):
+        if out and isinstance(out[0], Candidate):
+            tunes = [check(c, requested) for c in out]
+        else:
+            yield out
+    for attempt in range(1, retries + 1):
+        bad = [i for i, t in enumerate(tunes) if not t.valid]
+        if not bad:
+            break
+        again = sampler.sample(header, opening, form, replace(candidate_settings(settings, attempt), num=len(bad)))
+        for i, c in zip(bad, again):
+            t = check(c, requested)
+            if rank_key(t) < rank_key(tunes[i]):
+                tunes[i] = t
+    yield sorted(tunes, key=rank_key)
+
+
+def compose(sampler: Sampler, header: Header, opening: str = "", form: str = "",
+            settings: Settings = Settings(), retries: int = 2) -> list[Tune]:
+    result = []
+    for result in compose_stream(sampler, header, opening, form, settings, retries):
+        pass
+    return result

@@ -1,0 +1,160 @@
+"""Convert ABC files to MIDI, SVG, WAV and MusicXML from the command line.
+
+    python -m abcgen.convert TUNE.abc [TUNE2.abc ...] --out DIR [--tempo BPM] [--json]
+
+Each tune gets DIR/STEM.{abc,mid,svg,wav,musicxml}. A file with one tune uses the
+file's stem; in a tune book every tune is converted, as STEM-X-TITLE. Files for a
+tune appear only once all of them are written. The exit status is 0 when every
+tune converted, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from abcgen.errors import RenderError
+
+
+def split_book(text: str) -> list[str]:
+    """Tunes of a tune book, split at `X:` lines; text without any `X:` is one tune."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    starts = [m.start() for m in re.finditer(r"^X:", text, flags=re.MULTILINE)]
+    if not starts:
+        return [text] if re.search(r"^K:", text, flags=re.MULTILINE) else []
+    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
+
+
+def _field(tune: str, letter: str) -> str:
+    match = re.search(rf"^{letter}:[ \t]*(.*)$", tune, flags=re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe lower-case version of a title."""
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:limit].rstrip("-")
+
+
+def tune_stems(path: Path, tunes: list[str]) -> list[str]:
+    """File stems for the tunes of one file, unique within it."""
+    if len(tunes) == 1:
+        return [path.stem]
+    stems, seen = [], set()
+    for i, tune in enumerate(tunes, start=1):
+        parts = [path.stem, _field(tune, "X") or str(i), slug(_field(tune, "T"))]
+        stem = "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", p) for p in parts if p)
+        base, n = stem, 2
+        while stem in seen:
+            stem, n = f"{base}-{n}", n + 1
+        seen.add(stem)
+        stems.append(stem)
+    return stems
+
+
+def read_tunes(path: Path) -> list[str]:
+    """The tunes in a file; RenderError with a plain message when there are none."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise RenderError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RenderError(f"{path}: is a folder, not an ABC file") from None
+    except OSError as exc:
+        raise RenderError(f"{path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise RenderError(
+            f"{path}: not UTF-8 text (byte {exc.start}); convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    tunes = split_book(text)
+    if not tunes:
+        raise RenderError(f"{path}: holds no ABC tune (no X: or K: line)")
+    return tunes
+
+
+def convert_tune(abc: str, out_dir: Path, stem: str, bpm: float | None, timeout: float):
+    """Render one tune and move its files into out_dir together; returns (Rendered, paths)."""
+    from abcgen import render
+
+    rendered = render.render(abc, bpm=bpm, timeout=timeout)
+    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=out_dir))
+    try:
+        staged = render.write_files(rendered, abc, staging, stem)
+        extra = sorted(staging.glob(f"{stem}-*.svg"))  # further SVG pages, if any
+        paths = {}
+        for kind, src in list(staged.items()) + [(f"svg{i}", p) for i, p in enumerate(extra, start=2)]:
+            dest = out_dir / src.name
+            os.replace(src, dest)
+            paths[kind] = dest
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return rendered, paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m abcgen.convert",
+        description="Convert ABC tunes to MIDI, SVG, WAV and MusicXML.",
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="TUNE.abc", help="ABC files; tune books allowed")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the output files")
+    parser.add_argument("--tempo", type=float, metavar="BPM", help="quarter notes per minute (default: the tune's Q:, else one for its rhythm)")
+    parser.add_argument("--timeout", type=float, default=20.0, metavar="S", help="give up on a tune after this many seconds (default 20)")
+    parser.add_argument("--json", action="store_true", help="print one JSON report on stdout instead of text")
+    args = parser.parse_args(argv)
+    if args.tempo is not None and args.tempo <= 0:
+        parser.error("--tempo must be a positive number of quarter notes per minute")
+
+    from abcgen import abc as abctools
+
+    log = sys.stderr if args.json else sys.stdout
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot create {args.out} ({exc.strerror})", file=sys.stderr)
+        return 1
+
+    results, failed = [], 0
+    for path in args.files:
+        try:
+            tunes = read_tunes(path)
+        except RenderError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            results.append({"file": str(path), "ok": False, "error": str(exc)})
+            continue
+        for tune, stem in zip(tunes, tune_stems(path, tunes)):
+            report = abctools.validate(tune)
+            entry = {"file": str(path), "x": _field(tune, "X"), "title": _field(tune, "T"), "stem": stem,
+                     "validation": report.to_dict()}
+            print(f"{path} -> {stem}", file=log)
+            print(textwrap.indent(report.text(), "  "), file=log)
+            try:
+                rendered, paths = convert_tune(tune, args.out, stem, args.tempo, args.timeout)
+            except (RenderError, OSError) as exc:
+                failed += 1
+                entry.update(ok=False, error=str(exc))
+                print(f"error: {path} ({stem}): {exc}", file=sys.stderr)
+            else:
+                entry.update(ok=True, bpm=rendered.bpm, duration=round(rendered.duration, 3),
+                             files={k: str(p) for k, p in paths.items()},
+                             timings={k: round(v, 4) for k, v in rendered.timings.items()})
+                print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s at {rendered.bpm:g} quarter notes a minute",
+                      file=log)
+            results.append(entry)
+
+    if args.json:
+        json.dump({"ok": failed == 0, "failed": failed, "tunes": results}, sys.stdout, indent=2)
+        print()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""Load ABC tunes from any source and bring them to one canonical text form.
+
+Sources, one interface (`load_corpus`):
+  * "folk" (default): the folk collections that music21 ships in its corpus; nothing to download.
+  * a `.abc` file or a folder of them: tune books split at `X:` lines.
+  * IrishMAN: `train.json` / `validation.json` (a JSON array or JSON lines) with the columns
+    `control code` and `abc notation`; pass the folder or one of the files.
+
+The canonical form is IrishMAN's: `X:1`, `L:`, `Q:` (when present), `M:`, `K:` in that order, then the
+body, with no titles, free text or comments. Training, evaluation and the sampler's prompt all use it.
+Every tune that is dropped is counted with its reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from abcgen import abc as abctools
+from abcgen import form
+from abcgen.errors import DataError, FieldError
+
+FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
+VALID_FRACTION = 0.05        # share of tunes held out for validation when a source has no split
+IRISHMAN_COLUMNS = ("control code", "abc notation")
+NORMALIZATION_VERSION = "1"  # bump when `normalize` changes, so cached corpora are rebuilt
+
+# Body lines that are music: everything except these information fields (kept: K, M, L, Q changes).
+_BODY_FIELDS_KEPT = set("KMLQ")
+_FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
+_ANNOTATION = re.compile(r'"[\^_<>@][^"]*"')  # "^text" etc.: printed words, not music
+_INLINE_FIELD_LINE = re.compile(r"^\[[A-Za-z]:[^\]]*\]$")
+_COMMENT = re.compile(r"(?<!\\)%.*$")
+
+
+@dataclass
+class Tune:
+    abc: str          # canonical ABC text, header included
+    code: str = ""    # control code (form) that precedes the tune in the training text
+    source: str = ""  # where it came from, for messages ("ryansMammoth/AcaciaReel.abc#1")
+
+    @property
+    def text(self) -> str:
+        """What the model is trained on: control code, then the canonical tune."""
+        return self.code + self.abc
+
+
+@dataclass
+class Corpus:
+    train: list[Tune]
+    valid: list[Tune]
+    dropped: Counter = field(default_factory=Counter)  # reason -> number of tunes
+    description: dict = field(default_factory=dict)    # source, counts, fingerprint
+
+    def report(self) -> str:
+        d = self.description
+        lines = [f"{d.get('source')}: {len(self.train)} training and {len(self.valid)} validation tunes "
+                 f"({d.get('chars_train', 0):,} training characters); {sum(self.dropped.values())} dropped"]
+        for reason, n in self.dropped.most_common(12):
+            lines.append(f"  dropped {n:5d}: {reason}")
+        if "code_agreement" in d:
+            lines.append(f"  control codes computed here agree with the dataset's on {d['code_agreement']:.1%}")
+        return "\n".join(lines)
+
+
+class Dropped(Exception):
+    """A tune cannot be used; the message is the reason, counted by the loader."""
+
+
+# --- reading sources ---------------------------------------------------------------------------
+
+def read_text(path: Path) -> str:
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}); convert it with e.g. "
+                        f"`iconv -f latin1 -t utf-8`") from None
+
+
+def split_tune_book(text: str) -> list[str]:
+    """Split a tune book into tunes at lines starting with `X:`; text before the first is ignored."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    starts = [m.start() for m in re.finditer(r"^X:", text, flags=re.M)]
+    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
+
+
+def folk_paths() -> list[Path]:
+    """The folk ABC files that ship inside music21's corpus."""
+    import music21
+    root = Path(music21.__file__).parent / "corpus"
+    paths = [p for c in FOLK_COLLECTIONS for p in sorted((root / c).glob("*.abc"))]
+    if not paths:
+        raise DataError(f"music21's folk corpus was not found under {root}")
+    return paths
+
+
+def abc_paths(path: Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        paths = sorted(path.rglob("*.abc"))
+        if not paths:
+            raise DataError(f"{path}: folder holds no .abc files")
+        return paths
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    return [path]
+
+
+def read_irishman(path: Path) -> list[tuple[str, str]]:
+    """(control code, abc) pairs from an IrishMAN JSON file (array or JSON lines), via pandas."""
+    import pandas as pd
+    text = read_text(path).lstrip()
+    if not text:
+        raise DataError(f"{path}: empty file")
+    try:
+        frame = pd.read_json(path, lines=not text.startswith("["), dtype=False)
+    except ValueError as e:
+        raise DataError(f"{path}: not valid JSON or JSON lines ({e})") from None
+    missing = [c for c in IRISHMAN_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; IrishMAN records need "
+                        f"{list(IRISHMAN_COLUMNS)}, found {list(frame.columns)}")
+    return [(str(c or ""), str(a or "")) for c, a in zip(frame["control code"], frame["abc notation"])]
+
+
+def _irishman_files(path: Path) -> dict[str, Path] | None:
+    """{'train': ..., 'valid': ...} when `path` is an IrishMAN folder or JSON file, else None."""
+    path = Path(path)
+    if path.is_dir():
+        files = {"train": path / "train.json", "valid": path / "validation.json"}
+        return {k: p for k, p in files.items() if p.exists()} or None
+    if path.suffix in (".json", ".jsonl"):
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        return {"all": path}
+    return None
+
+
+# --- normalization -----------------------------------------------------------------------------
+
+def _canonical_field(letter: str, value: str) -> str | None:
+    """Canonical value of a header field the model sees, or raise Dropped."""
+    parse = {"M": abctools.parse_meter, "L": abctools.parse_unit, "K": abctools.parse_key,
+             "Q": abctools.parse_tempo}[letter]
+    try:
+        return parse(value)
+    except FieldError as e:
+        raise Dropped(f"bad {letter}: field") from e
+
+
+def normalize(raw: str) -> str:
+    """Bring one tune to the canonical form, or raise Dropped with the reason."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    lines = []
+    for line in text.split("\n"):
+        if line.startswith("%%"):
+            continue
+        lines.append(_COMMENT.sub("", line).rstrip())
+    # Join backslash line continuations (O'Neill's): the music runs on.
+    joined: list[str] = []
+    carry = ""
+    for line in lines:
+        line = carry + line
+        if line.endswith("\\"):
+            carry = line[:-1] + " "
+            continue
+        carry = ""
+        joined.append(line)
+    if carry:
+        joined.append(carry)
+
+    header = {}
+    body: list[str] = []
+    in_body = False
+    for line in joined:
+        line = line.strip()
+        if not line:
+            continue
+        m = _FIELD_LINE.match(line)
+        if not in_body:
+            if not m:
+                continue  # stray text in the header carries no music
+            letter, value = m.group(1), m.group(2).strip()
+            if letter in "LMQK" and letter not in header:
+                header[letter] = value
+            if letter == "K":
+                in_body = True
+            continue
+        if m:
+            letter, value = m.group(1), m.group(2).strip()
+            if letter in _BODY_FIELDS_KEPT:
+                canonical = _canonical_field(letter, value)
+                if canonical:  # as an inline field, so no body line ever looks like a header line
+                    body.append(f"[{letter}:{canonical}]")
+            continue
+        line = _ANNOTATION.sub("", line)
+        line = re.sub(r" +", " ", line).strip()
+        if line:
+            body.append(line)
+
+    if "K" not in header:
+        raise Dropped("no K: field")
+    if "M" not in header:
+        raise Dropped("no M: field")
+    meter = _canonical_field("M", header["M"])
+    unit = _canonical_field("L", header["L"]) if "L" in header else _default_unit(meter)
+    key = _canonical_field("K", header["K"])
+    tempo = _canonical_field("Q", header["Q"]) if "Q" in header else None
+    if not any(re.search(r"[A-Ga-g]", line) for line in body if not _INLINE_FIELD_LINE.match(line)):
+        raise Dropped("no notes")
+    head = ["X:1", f"L:{unit}"] + ([f"Q:{tempo}"] if tempo else []) + [f"M:{meter}", f"K:{key}"]
+    tune = "\n".join(head + body) + "\n"
+    if not tune.isascii():
+        raise Dropped("non-ASCII characters")
+    return tune
+
+
+def _default_unit(meter: str) -> str:
+    """ABC's rule: unit 1/16 when the meter is below 3/4, else 1/8."""
+    m = re.fullmatch(r"(\d+)/(\d+)", meter)
+    return "1/16" if m and int(m.group(1)) / int(m.group(2)) < 0.75 else "1/8"
+
+
+def body_of(tune: str) -> str:
+    """The body of a canonical tune (everything after the K: line)."""
+    return tune.split("\nK:", 1)[1].split("\n", 1)[1] if "\nK:" in tune else ""
+
+
+# --- preparing tunes (normalize + validate), in parallel ---------------------------------------
+
+def _prepare_one(item: tuple[str, str, str | None, bool]) -> tuple[str, str | Tune]:
+    """(raw, source, code or None, validate) -> ("ok", Tune) or ("dropped", reason)."""
+    raw, source, code, check = item
+    try:
+        tune = normalize(raw)
+    except Dropped as e:
+        return "dropped", str(e)
+    if check:
+        report = abctools.validate(tune)
+        if not report.valid:
+            first = report.errors[0].message if report.errors else "does not parse"
+            return "dropped", "fails validation: " + _reason_kind(first)
+    computed = form.control_code(body_of(tune))
+    return "ok", Tune(tune, code if code is not None else computed, source)
+
+
+def _reason_kind(message: str) -> str:
+    """Group similar messages: numbers and quoted bits replaced, so counts are meaningful."""
+    kind = re.sub(r"\d+", "N", message)
+    kind = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", kind)
+    return kind[:80]
+
+
+def _prepare(items, workers: int) -> tuple[list[Tune], Counter]:
+    tunes, dropped = [], Counter()
+    if workers > 1 and len(items) > 200:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_prepare_one, items, chunksize=64))
+    else:
+        results = [_prepare_one(i) for i in items]
+    for status, value in results:
+        if status == "ok":
+            tunes.append(value)
+        else:
+            dropped[value] += 1
+    return tunes, dropped
+
+
+# --- splitting ---------------------------------------------------------------------------------
+
+def stable_bucket(text: str) -> float:
+    """A number in [0, 1) that depends only on the text: identical tunes land on the same side."""
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) / 2**32
+
+
+def split(tunes: list[Tune], valid_fraction: float = VALID_FRACTION) -> tuple[list[Tune], list[Tune]]:
+    """Hold out the tunes whose stable bucket falls below `valid_fraction`; a small source still
+    gets at least one validation tune (all copies of it) when a fraction is asked for."""
+    threshold = valid_fraction
+    if valid_fraction > 0 and len({t.abc for t in tunes}) >= 2:
+        threshold = max(threshold, min(stable_bucket(t.abc) for t in tunes) + 1e-12)
+    train = [t for t in tunes if stable_bucket(t.abc) >= threshold]
+    valid = [t for t in tunes if stable_bucket(t.abc) < threshold]
+    return train, valid
+
+
+# --- the one entry point -----------------------------------------------------------------------
+
+def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int = 2,
+                valid_fraction: float = VALID_FRACTION, cache_dir: str | Path | None = None) -> Corpus:
+    """Load, normalize, validate and split a source. Raises DataError with a clear message."""
+    source = str(source)
+    irishman = None if source == "folk" else _irishman_files(Path(source))
+    items: dict[str, list] = {}
+    if irishman:
+        for part, path in irishman.items():
+            items[part] = [(abc, f"{path.name}#{i}", code, validate)
+                           for i, (code, abc) in enumerate(read_irishman(path))]
+    else:
+        paths = folk_paths() if source == "folk" else abc_paths(Path(source))
+        items["all"] = [(raw, f"{p.parent.name}/{p.name}#{i}", None, validate)
+                        for p in paths for i, raw in enumerate(split_tune_book(read_text(p)))]
+    fingerprint = _fingerprint(items, validate)
+
+    cached = _read_cache(cache_dir, fingerprint)
+    if cached:
+        return cached
+
+    parts, dropped = {}, Counter()
+    for part, its in items.items():
+        parts[part], d = _prepare(its, workers)
+        dropped += d
+    if "all" in parts:
+        train, valid = split(parts.pop("all"), valid_fraction)
+    else:
+        train, valid = parts.get("train", []), parts.get("valid", [])
+        if not valid:
+            train, valid = split(train, valid_fraction)
+    if not train:
+        raise DataError(f"{source}: no usable tunes ({sum(dropped.values())} dropped: "
+                        f"{dict(dropped.most_common(3))})")
+    description = {
+        "source": source,
+        "tunes_train": len(train),
+        "tunes_valid": len(valid),
+        "chars_train": sum(len(t.text) for t in train),
+        "chars_valid": sum(len(t.text) for t in valid),
+        "dropped": dict(dropped),
+        "validated": validate,
+        "fingerprint": fingerprint,
+    }
+    if irishman:
+        both = train + valid
+        agree = sum(t.code == form.control_code(body_of(t.abc)) for t in both)
+        description["code_agreement"] = agree / max(1, len(both))
+    corpus = Corpus(train, valid, dropped, description)
+    _write_cache(cache_dir, fingerprint, corpus)
+    return corpus
+
+
+def _fingerprint(items: dict[str, list], validate: bool) -> str:
+    """Hash of the raw tunes and the code that prepares them: same fingerprint, same corpus."""
+    h = hashlib.sha256()
+    h.update(f"{NORMALIZATION_VERSION}|{validate}".encode())
+    for module in (abctools, form):
+        h.update(Path(module.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    for part in sorted(items):
+        h.update(part.encode())
+        for raw, _source, code, _ in items[part]:
+            h.update(raw.encode())
+            h.update((code or "").encode())
+    return h.hexdigest()[:16]
+
+
+def _cache_path(cache_dir, fingerprint: str) -> Path | None:
+    return Path(cache_dir) / f"corpus-{fingerprint}.json" if cache_dir else None
+
+
+def _read_cache(cache_dir, fingerprint: str) -> Corpus | None:
+    path = _cache_path(cache_dir, fingerprint)
+    if not path or not path.exists():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        tunes = {k: [Tune(**t) for t in d[k]] for k in ("train", "valid")}
+        return Corpus(tunes["train"], tunes["valid"], Counter(d["dropped"]), d["description"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged cache is rebuilt, never trusted
+
+
+def _write_cache(cache_dir, fingerprint: str, corpus: Corpus) -> None:
+    path = _cache_path(cache_dir, fingerprint)
+    if not path:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    d = {"train": [t.__dict__ for t in corpus.train], "valid": [t.__dict__ for t in corpus.valid],
+         "dropped": dict(corpus.dropped), "description": corpus.description}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(d))
+    tmp.replace(path)

@@ -1,0 +1,318 @@
+"""Turn header fields, an optional form and an opening into complete tunes.
+
+The prompt is what training saw: the end-of-tune symbol, the control code (form), the canonical
+header (`X:1`, L, Q, M, K) and the opening. The LSTM state is carried, so each new character costs
+one step, and all candidates are sampled together as one batch. Masks keep the model from writing
+header-field lines in the body. A tune ends at the end-of-tune symbol; at the length cap it is closed
+at its last complete bar. Same seed and settings give the same tunes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+import torch
+
+from abcgen import abc as abctools
+from abcgen import form as formtools
+from abcgen.errors import FieldError
+from abcgen.model import CharLSTM
+from abcgen.vocab import END, Vocab
+
+MAX_CANDIDATES = 16      # hard cap on candidates per request
+MAX_CHARS = 3000         # hard cap on characters the model may write per tune
+MAX_OPENING = 1000       # characters of opening a user may type
+MAX_TITLE = 200
+CODE_CHARS = set("SBE:0123456789\n")
+CODE_LIMIT = 120         # characters the model may spend writing the form before the header is forced
+
+
+@dataclass(frozen=True)
+class Header:
+    """Validated header fields. Only meter, unit, key and tempo reach the model."""
+    meter: str = "4/4"
+    unit: str = "1/8"
+    key: str = "D"
+    tempo: str | None = None
+    title: str = ""
+    x: int = 1
+
+    @classmethod
+    def parse(cls, meter="4/4", unit="1/8", key="D", tempo=None, title="", x=1) -> "Header":
+        """Check every field; a bad one raises FieldError naming it."""
+        title = "" if title is None else str(title)
+        if len(title) > MAX_TITLE:
+            raise FieldError("title", f"is {len(title)} characters long; keep it under {MAX_TITLE}")
+        if any(not c.isprintable() for c in title):
+            raise FieldError("title", "must be one line of text without control characters")
+        try:
+            x = int(str(x).strip() or "1")
+        except ValueError:
+            raise FieldError("x", f"{str(x)[:20]!r} is not a whole number; use e.g. 1") from None
+        if not 0 <= x <= 10**9:
+            raise FieldError("x", "must be a whole number between 0 and 1000000000")
+        return cls(meter=abctools.parse_meter(str(meter or "")), unit=abctools.parse_unit(str(unit or "")),
+                   key=abctools.parse_key(str(key or "")),
+                   tempo=abctools.parse_tempo(str(tempo)) if tempo not in (None, "") else None,
+                   title=title.strip(), x=x)
+
+    def prompt(self) -> str:
+        """The canonical header, exactly as in the training text."""
+        q = f"Q:{self.tempo}\n" if self.tempo else ""
+        return f"X:1\nL:{self.unit}\n{q}M:{self.meter}\nK:{self.key}\n"
+
+    def full(self) -> str:
+        """The header shown to musicians: the user's X and title put back."""
+        t = f"T:{self.title}\n" if self.title else ""
+        q = f"Q:{self.tempo}\n" if self.tempo else ""
+        return f"X:{self.x}\n{t}M:{self.meter}\nL:{self.unit}\n{q}K:{self.key}\n"
+
+
+@dataclass(frozen=True)
+class Settings:
+    temperature: float = 1.0   # 0 means greedy: always the most likely character
+    top_k: int = 0             # keep only the k most likely characters (0: all)
+    top_p: float = 1.0         # keep the smallest set of characters whose probability reaches p
+    seed: int = 0
+    max_chars: int = 1200      # characters the model may write before the tune is closed
+    num: int = 1               # candidates sampled together
+
+    def checked(self) -> "Settings":
+        def number(name, value, kind):
+            try:
+                v = kind(value)
+            except (TypeError, ValueError, OverflowError):
+                raise FieldError(name, f"{str(value)[:20]!r} is not a number") from None
+            if isinstance(v, float) and v != v:
+                raise FieldError(name, "is not a number")
+            return v
+        t = number("temperature", self.temperature, float)
+        if not 0 <= t <= 5:
+            raise FieldError("temperature", "must be between 0 (greedy) and 5; 1.0 is the model's own taste")
+        k = number("top_k", self.top_k, int)
+        if not 0 <= k <= 1000:
+            raise FieldError("top_k", "must be between 0 (off) and 1000")
+        p = number("top_p", self.top_p, float)
+        if not 0 < p <= 1:
+            raise FieldError("top_p", "must be above 0 and at most 1 (1 is off)")
+        seed = number("seed", self.seed, int)
+        if not 0 <= seed < 2**63:
+            raise FieldError("seed", "must be a whole number from 0 up")
+        n = number("max_chars", self.max_chars, int)
+        if not 50 <= n <= MAX_CHARS:
+            raise FieldError("max_chars", f"must be between 50 and {MAX_CHARS}")
+        num = number("num", self.num, int)
+        if not 1 <= num <= MAX_CANDIDATES:
+            raise FieldError("num", f"must be between 1 and {MAX_CANDIDATES} candidates")
+        return Settings(t, k, p, seed, n, num)
+
+
+@dataclass
+class Candidate:
+    header: Header
+    code: str            # the control code the tune was written under (requested + model's)
+    body: str            # the music after the header (opening included)
+    ended: bool          # True: the model ended it; False: closed at the length cap
+    closing: list[str] = field(default_factory=list)  # what was done to close it at the cap
+
+    @property
+    def abc(self) -> str:
+        return self.header.full() + self.body
+
+
+def check_opening(opening: str, vocab: Vocab) -> str:
+    """The opening as the model will read it: lines of music, no header fields, known characters."""
+    opening = (opening or "").replace("\r\n", "\n").replace("\r", "\n")
+    if len(opening) > MAX_OPENING:
+        raise FieldError("opening", f"is {len(opening)} characters long; the limit is {MAX_OPENING}")
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in opening.split("\n")]
+    lines = [line for line in lines if line]
+    for i, line in enumerate(lines, 1):
+        if re.match(r"^[A-Za-z]:", line):
+            raise FieldError("opening", f"line {i} ({line[:20]!r}) is a header field; put header values "
+                                        "in their own fields and only notes in the opening")
+    text = "\n".join(lines)
+    vocab.encode(text, field="opening")
+    return text
+
+
+class Sampler:
+    """Holds a model and its vocabulary; `stream` and `sample` write tunes."""
+
+    def __init__(self, model: CharLSTM, vocab: Vocab, device: str = "cpu"):
+        self.model = model.eval()
+        self.vocab = vocab
+        self.device = device
+        self.colon = vocab.index.get(":")
+        self.newline = vocab.index.get("\n")
+        self.bar = vocab.index.get("|")
+        code_ids = [vocab.index[c] for c in CODE_CHARS if c in vocab.index]
+        self.code_mask = torch.ones(len(vocab), dtype=torch.bool)
+        self.code_mask[code_ids] = False           # True = forbidden
+        self.letters = {vocab.index[c] for c in vocab.chars if c.isalpha()}
+        self.knows_codes = all(c in vocab.index for c in "SBE")
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def sample(self, header: Header, opening: str = "", form: str = "",
+               settings: Settings = Settings()) -> list[Candidate]:
+        result = None
+        for result in self.stream(header, opening, form, settings):
+            pass
+        return result
+
+    @torch.no_grad()
+    def stream(self, header: Header, opening: str = "", form: str = "", settings: Settings = Settings(),
+               every: int = 40) -> Iterator[list[Candidate] | list[str]]:
+        """Yields the bodies written so far (list of str) every `every` characters, and finally the
+        list of finished Candidates."""
+        settings = settings.checked()
+        opening = check_opening(opening, self.vocab)
+        code = formtools.code_prefix(form) if form and form.strip() else ""
+        if code and not self.knows_codes:
+            raise FieldError("form", "this checkpoint was trained without form codes; leave the form empty")
+        code_done = bool(code) and _form_complete(code)
+        if not self.knows_codes:
+            code_done = True
+        prompt = END + code
+        if code_done:
+            prompt += header.prompt() + opening
+        gen = torch.Generator().manual_seed(settings.seed)
+        n = settings.num
+
+        ids = torch.tensor([self.vocab.encode(prompt, field="opening")], device=self.device)
+        logits, state = self.model(ids)
+        logits = logits[:, -1].expand(n, -1)
+        state = tuple(s.expand(-1, n, -1).contiguous() for s in state)
+
+        # Per-row bookkeeping: the phase ("code" or "body"), characters written, forced characters.
+        rows = [{"phase": "body" if code_done else "code", "code": code, "body": opening if code_done else "",
+                 "forced": [], "header_left": 0, "done": False, "ended": False, "written": 0}
+                for _ in range(n)]
+        for step in range(settings.max_chars + CODE_LIMIT + len(header.prompt()) + 2):
+            choice = self._choose(logits, rows, settings, gen)
+            for r, row in enumerate(rows):
+                if row["done"]:
+                    continue
+                c = self.vocab.chars[choice[r]]
+                if row["phase"] == "code":
+                    if c == "X" or len(row["code"]) - len(code) >= CODE_LIMIT:
+                        # The model finished its form; from here the header is ours, not the model's.
+                        row["phase"] = "body"
+                        rest = header.prompt()[1 if c == "X" else 0:]
+                        row["forced"] = list(rest + opening)
+                        row["header_left"] = len(rest)
+                        if c != "X":
+                            choice[r] = self.vocab.index[row["forced"].pop(0)]
+                            row["header_left"] -= 1
+                    else:
+                        row["code"] += c
+                    continue
+                if row["header_left"]:
+                    row["header_left"] -= 1     # a forced header character, not part of the body
+                    continue
+                if c == END:
+                    row["done"] = row["ended"] = True
+                    continue
+                row["body"] += c
+                row["written"] += 1
+                if row["written"] >= settings.max_chars:
+                    row["done"] = True
+            if all(row["done"] for row in rows):
+                break
+            x = torch.tensor(choice, device=self.device).unsqueeze(1)
+            out, state = self.model(x, state)
+            logits = out[:, -1]
+            if every and step % every == every - 1:
+                yield [row["body"] for row in rows]
+        yield [self._finish(header, row) for row in rows]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _choose(self, logits: torch.Tensor, rows, settings: Settings, gen) -> list[int]:
+        """Next character per row: forced characters first, else sampled under the masks."""
+        logits = logits.float().clone()
+        for r, row in enumerate(rows):
+            if row["phase"] == "code":
+                if not row["forced"]:
+                    mask = self.code_mask.clone()
+                    at_line_start = not row["code"] or row["code"].endswith("\n")
+                    mask[self.vocab.index["X"]] = not at_line_start
+                    logits[r][mask] = float("-inf")
+            else:
+                self._mask_body(logits[r], row["body"])
+        if settings.temperature == 0:
+            picks = logits.argmax(-1)
+        else:
+            logits = logits / settings.temperature
+            if settings.top_k:
+                kth = torch.topk(logits, min(settings.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+                logits[logits < kth] = float("-inf")
+            probs = torch.softmax(logits, -1)
+            if settings.top_p < 1:
+                sorted_p, order = probs.sort(-1, descending=True)
+                drop = sorted_p.cumsum(-1) - sorted_p > settings.top_p
+                sorted_p[drop] = 0
+                probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+            picks = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+        picks = picks.tolist()
+        for r, row in enumerate(rows):
+            if row["forced"]:
+                picks[r] = self.vocab.index[row["forced"].pop(0)]
+        return picks
+
+    def _mask_body(self, logits: torch.Tensor, body: str) -> None:
+        """No header-field line in the body (a letter then ':' at a line start); no ending before
+        the first bar line."""
+        if self.colon is not None and len(body) >= 1 and body[-1].isalpha() and (len(body) == 1 or body[-2] == "\n"):
+            logits[self.colon] = float("-inf")
+        if "|" not in body:
+            logits[self.vocab.end_id] = float("-inf")
+
+    def _finish(self, header: Header, row) -> Candidate:
+        body = row["body"].rstrip(" ")
+        closing = []
+        if not row["ended"]:
+            body, closing = close_at_last_bar(body)
+        if not body.endswith("\n"):
+            body += "\n"
+        return Candidate(header=header, code=row["code"], body=body, ended=row["ended"], closing=closing)
+
+
+def close_at_last_bar(body: str) -> tuple[str, list[str]]:
+    """Cut a body that hit the length cap after its last complete bar and close it with a final
+    bar line, so a tune never ends mid-bar or mid-note."""
+    cut = body.rfind("|")
+    if cut < 0:
+        return body.rstrip() + " |]", ["closed with a final bar line"]
+    end = cut + 1
+    while end < len(body) and body[end] in "]":
+        end += 1
+    kept = body[:end].rstrip()
+    if kept.endswith("|:"):           # a repeat that opens on nothing
+        kept = kept[:-1]
+    notes = ["cut at the length cap after the last complete bar"]
+    if not kept.endswith(("|]", "||", ":|")):
+        kept = kept[:-1] + "|]" if kept.endswith("|") else kept + "|]"
+        notes.append("added a final bar line")
+    return kept + "\n", notes
+
+
+def _form_complete(code: str) -> bool:
+    """Whether a canonical control code specifies every section (then the header follows it)."""
+    f = formtools.parse_code(code)
+    if f.sections is None or len(f.bars) != f.sections or any(b is None for b in f.bars):
+        return False
+    return all(len(row) == i and None not in row for i, row in enumerate(f.similarity))
+
+
+def load_sampler(path=None, device: str = "cpu") -> Sampler:
+    from abcgen import checkpoint
+    model, vocab, _ = checkpoint.load(path, device)
+    return Sampler(model, vocab, device)
+
+
+def candidate_settings(settings: Settings, attempt: int) -> Settings:
+    """Settings for a resampling attempt: a new seed derived from the user's, still deterministic."""
+    return replace(settings, seed=(settings.seed * 1_000_003 + attempt) % 2**63)

@@ -1,0 +1,329 @@
+"""Train the character LSTM:  python -m abcgen.train --config configs/folk.yaml [key=value ...]
+
+Adam with gradient clipping, warm-up then cosine learning-rate decay, train/validation loss in nats
+and bits per character, early stopping, best and latest checkpoints written atomically, `--resume`
+after a crash, a CSV log and a loss-curve PNG beside the checkpoints. Deterministic on CPU for a given
+config and seed. Multi-process data parallel with `torchrun --nproc_per_node N -m abcgen.train ...`
+(gloo on CPU, nccl on GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from abcgen import batching, checkpoint
+from abcgen.data import load_corpus
+from abcgen.model import CharLSTM, ModelConfig, detach_state
+from abcgen.vocab import Vocab
+
+LN2 = math.log(2)
+
+DEFAULTS = {
+    "data": "folk",            # "folk", a .abc file/folder, or an IrishMAN folder/JSON file
+    "validate_data": True,     # drop tunes that fail the project's ABC validator
+    "out_dir": "runs/folk",    # latest.pt, best.pt, log.csv and loss.png go here
+    "export": None,            # copy of the best model (weights only) written here at the end
+    "seed": 1234,
+    "model": {"embedding_dim": 64, "hidden_size": 512, "num_layers": 2, "dropout": 0.2},
+    "batch_size": 64,          # parallel tracks of the packed stream (per process)
+    "seq_len": 200,            # characters per window (truncated BPTT length)
+    "lr": 2e-3,
+    "min_lr": 1e-4,            # cosine decay ends here at max_steps
+    "warmup_steps": 100,
+    "grad_clip": 1.0,
+    "max_steps": 3000,
+    "eval_every": 150,         # steps between validation, logging and saving
+    "patience": 6,             # stop after this many evaluations without improvement
+    "eval_tracks": 16,
+    "workers": 2,              # processes that prepare (normalize + validate) the data
+    "cache_dir": ".cache",     # prepared corpora are cached here by fingerprint
+}
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+def load_config(path: str | None, overrides: list[str]) -> dict:
+    config = copy.deepcopy(DEFAULTS)
+    if path:
+        with open(path) as f:
+            _merge(config, yaml.safe_load(f) or {})
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"override {item!r} must look like key=value (e.g. max_steps=100)")
+        node = config
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise SystemExit(f"unknown config key(s): {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    return config
+
+
+def _merge(base: dict, extra: dict) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+# --- distributed helpers -----------------------------------------------------------------------
+
+def setup_distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); starts a process group when run under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def pick_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+def lr_at(step: int, cfg: dict) -> float:
+    """Linear warm-up, then cosine decay from lr to min_lr at max_steps."""
+    if step < cfg["warmup_steps"]:
+        return cfg["lr"] * (step + 1) / cfg["warmup_steps"]
+    progress = min(1.0, (step - cfg["warmup_steps"]) / max(1, cfg["max_steps"] - cfg["warmup_steps"]))
+    return cfg["min_lr"] + 0.5 * (cfg["lr"] - cfg["min_lr"]) * (1 + math.cos(math.pi * progress))
+
+
+def epoch_tracks(tunes, vocab: Vocab, epoch: int, cfg: dict, rank: int, world: int):
+    """This process's tracks for one epoch: tunes in an order fixed by (seed, epoch)."""
+    g = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)
+    order = torch.randperm(len(tunes), generator=g).tolist()
+    ids, scored = batching.encode_stream([(tunes[i].code, tunes[i].abc) for i in order], vocab)
+    ids, scored = batching.to_tracks(ids, scored, cfg["batch_size"] * world)
+    rows = slice(rank * cfg["batch_size"], (rank + 1) * cfg["batch_size"])
+    return ids[rows], scored[rows]
+
+
+@torch.no_grad()
+def evaluate_stream(model: CharLSTM, ids: torch.Tensor, scored: torch.Tensor, seq_len: int,
+                    device: torch.device) -> tuple[float, int]:
+    """(mean nats per scored character, number of scored characters) with state carried."""
+    model.eval()
+    total, count, state = 0.0, 0, None
+    last = ids.shape[1] - 1
+    for s in range(0, last, seq_len):
+        e = min(s + seq_len, last)
+        x, y, m = (t.to(device) for t in (ids[:, s:e], ids[:, s + 1:e + 1], scored[:, s + 1:e + 1]))
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
+        total += loss[m.reshape(-1)].sum().item()
+        count += int(m.sum())
+    return total / max(1, count), count
+
+
+def train(cfg: dict, resume: bool = False) -> dict:
+    device = pick_device()
+    rank, world = setup_distributed(device)
+    main = rank == 0
+    torch.manual_seed(cfg["seed"])
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    out = Path(cfg["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+
+    corpus = load_corpus(cfg["data"], validate=cfg["validate_data"], workers=cfg["workers"],
+                         cache_dir=cfg["cache_dir"])
+    if main:
+        print(corpus.report(), flush=True)
+    if not corpus.valid:
+        raise SystemExit(f"{cfg['data']}: no validation tunes; use a larger source")
+    vocab = Vocab.from_texts(t.text for t in corpus.train + corpus.valid)
+    val_ids, val_scored = batching.tune_tracks([(t.code, t.abc) for t in corpus.valid], vocab, cfg["eval_tracks"])
+
+    model = CharLSTM(ModelConfig(vocab_size=len(vocab), **cfg["model"])).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    # Everything needed to continue exactly where a save left off.
+    st = {"step": 0, "epoch": 0, "window": 0, "best_val": float("inf"), "best_step": 0,
+          "bad_evals": 0, "elapsed": 0.0, "log": [], "done": False}
+    hidden = None
+    latest = out / "latest.pt"
+    if resume and latest.exists():
+        payload = checkpoint.read(latest)
+        if payload["vocab"] != vocab.to_list():
+            raise SystemExit(f"{latest} was trained on other data (vocabulary differs); "
+                             f"start afresh in another out_dir")
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        st = payload["train_state"]
+        torch.set_rng_state(payload["rng"])
+        hidden = tuple(h.to(device) for h in payload["hidden"]) if payload["hidden"] else None
+        if main:
+            print(f"resumed from {latest} at step {st['step']}", flush=True)
+    elif resume and main:
+        print(f"no {latest} to resume from; starting afresh", flush=True)
+
+    def save_latest():
+        checkpoint.save(latest, model, vocab, config=cfg, data=corpus.description,
+                        optimizer=optimizer.state_dict(), train_state=st, rng=torch.get_rng_state(),
+                        hidden=[h.cpu() for h in hidden] if hidden else None)
+
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    tracks = epoch_tracks(corpus.train, vocab, st["epoch"], cfg, rank, world)
+    n_windows = batching.num_windows(tracks[0].shape[1], cfg["seq_len"])
+    if n_windows == 0:
+        raise SystemExit("training data is shorter than one window; lower seq_len or batch_size")
+    bar = tqdm(total=cfg["max_steps"], initial=st["step"], disable=not main, desc="train", unit="step")
+    run_loss, run_n, t0, chars = 0.0, 0, time.time(), 0
+    try:
+        while st["step"] < cfg["max_steps"] and not st["done"]:
+            if st["window"] >= n_windows:
+                st["epoch"] += 1
+                st["window"] = 0
+                hidden = None
+                tracks = epoch_tracks(corpus.train, vocab, st["epoch"], cfg, rank, world)
+                n_windows = batching.num_windows(tracks[0].shape[1], cfg["seq_len"])
+            model.train()
+            x, y, _ = (t.to(device) for t in batching.window(*tracks, st["window"], cfg["seq_len"]))
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(st["step"], cfg)
+            with amp:
+                logits, hidden = ddp(x, hidden)
+                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+            optimizer.step()
+            hidden = detach_state(hidden)
+            st["step"] += 1
+            st["window"] += 1
+            run_loss += loss.item()
+            run_n += 1
+            chars += x.numel() * world
+            bar.update(1)
+            if st["step"] % cfg["eval_every"] == 0 or st["step"] == cfg["max_steps"]:
+                now = time.time()
+                st["elapsed"] += now - t0
+                val, _ = evaluate_stream(model, val_ids, val_scored, cfg["seq_len"], device)
+                row = {"step": st["step"], "epoch": st["epoch"], "lr": lr_at(st["step"] - 1, cfg),
+                       "train_nats": run_loss / run_n, "train_bpc": run_loss / run_n / LN2,
+                       "val_nats": val, "val_bpc": val / LN2, "elapsed_s": round(st["elapsed"], 1),
+                       "chars_per_s": round(chars / max(1e-9, now - t0))}
+                st["log"].append(row)
+                improved = val < st["best_val"]
+                if improved:
+                    st["best_val"], st["best_step"], st["bad_evals"] = val, st["step"], 0
+                else:
+                    st["bad_evals"] += 1
+                    st["done"] = st["bad_evals"] >= cfg["patience"]
+                if main:
+                    bar.write(f"step {row['step']:5d} | train {row['train_bpc']:.3f} bpc | "
+                              f"val {row['val_bpc']:.3f} bpc{' *' if improved else ''} | "
+                              f"{row['chars_per_s']:,} chars/s")
+                    if improved:
+                        checkpoint.save(out / "best.pt", model, vocab, config=cfg, data=corpus.description,
+                                        metrics=_metrics(st, row))
+                    save_latest()
+                    write_log(out, st["log"])
+                run_loss, run_n, t0, chars = 0.0, 0, time.time(), 0
+    except KeyboardInterrupt:
+        if main:
+            print("\ninterrupted: progress up to the last evaluation is in latest.pt; "
+                  "continue with --resume", flush=True)
+        raise
+    finally:
+        bar.close()
+    if main:
+        reason = "early stopping" if st["done"] else "max_steps reached"
+        print(f"finished ({reason}): best validation {st['best_val'] / LN2:.4f} bpc at step "
+              f"{st['best_step']}, {st['elapsed'] / 60:.1f} min", flush=True)
+        if cfg.get("export"):
+            export(out / "best.pt", Path(cfg["export"]), st)
+    if world > 1:
+        dist.destroy_process_group()
+    return st
+
+
+def _metrics(st: dict, row: dict) -> dict:
+    return {"step": row["step"], "val_bpc": row["val_bpc"], "val_nats": row["val_nats"],
+            "train_bpc": row["train_bpc"], "elapsed_s": row["elapsed_s"]}
+
+
+def write_log(out: Path, log: list[dict]) -> None:
+    """log.csv and loss.png beside the checkpoints (rewritten whole, atomically)."""
+    tmp = out / "log.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(log[0]))
+        w.writeheader()
+        w.writerows(log)
+    tmp.replace(out / "log.csv")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot([r["step"] for r in log], [r["train_bpc"] for r in log], label="train")
+    ax.plot([r["step"] for r in log], [r["val_bpc"] for r in log], label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("bits per character")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "loss.png.tmp.png")
+    plt.close(fig)
+    (out / "loss.png.tmp.png").replace(out / "loss.png")
+
+
+def export(best: Path, target: Path, st: dict) -> None:
+    """The shipped file: the best weights with config, data and metrics, and no optimizer state."""
+    payload = checkpoint.read(best)
+    model = CharLSTM(ModelConfig(**payload["model_config"]))
+    model.load_state_dict(payload["model"])
+    metrics = dict(payload["metrics"], total_steps=st["step"], wall_time_s=round(st["elapsed"], 1))
+    checkpoint.save(target, model, Vocab(payload["vocab"]), config=payload["config"],
+                    data=payload["data"], metrics=metrics)
+    out = best.parent
+    for name in ("log.csv", "loss.png"):
+        src = out / name
+        if src.exists():
+            (target.parent / f"{target.stem}-{name}").write_bytes(src.read_bytes())
+    print(f"exported {target} ({target.stat().st_size / 1e6:.1f} MB)", flush=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m abcgen.train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="YAML file (configs/folk.yaml, configs/tiny.yaml, configs/irishman.yaml)")
+    p.add_argument("--resume", action="store_true", help="continue from out_dir/latest.pt")
+    p.add_argument("overrides", nargs="*", help="key=value settings, e.g. max_steps=100 model.hidden_size=256")
+    args = p.parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    try:
+        train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130
+    except (RuntimeError, ValueError) as e:
+        from abcgen.errors import CheckpointError, DataError
+        if isinstance(e, (CheckpointError, DataError)):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

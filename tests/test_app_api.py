@@ -1,0 +1,183 @@
+"""The app as a client sees it: `python app.py` in a subprocess, called over HTTP.
+
+The app runs on the shipped checkpoint when it exists (ABCGEN_CHECKPOINT, if set, wins), else on
+the tiny checkpoint trained by conftest. Its file route must hand out the app's own output files
+and nothing else of the machine.
+"""
+import contextlib
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from abcgen.checkpoint import SHIPPED
+from abcgen.sample import MAX_CANDIDATES, MAX_CHARS
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 240  # importing, loading the model and starting the converters, on a slow CPU
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def checkpoint_for_tests(request) -> Path:
+    """The checkpoint the app should serve: ABCGEN_CHECKPOINT, else the shipped one, else the tiny one."""
+    if os.environ.get("ABCGEN_CHECKPOINT"):
+        return Path(os.environ["ABCGEN_CHECKPOINT"])
+    if SHIPPED.exists():
+        return SHIPPED
+    return request.getfixturevalue("tiny_checkpoint")
+
+
+@contextlib.contextmanager
+def running_app(checkpoint: Path, workdir: Path):
+    """Start `python app.py` on a free loopback port and yield its URL once it answers."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "ABCGEN_CHECKPOINT": str(checkpoint), "GRADIO_TEMP_DIR": str(workdir / "cache"),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(workdir / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the app exited with {proc.returncode}:\n{(workdir / 'app.log').read_text()}")
+            try:
+                if httpx.get(url + "/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not answer in {START_TIMEOUT} s:\n{(workdir / 'app.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(request, tmp_path_factory):
+    with running_app(checkpoint_for_tests(request), tmp_path_factory.mktemp("app")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(app_url, tmp_path_factory):
+    from gradio_client import Client
+    return Client(app_url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+def midi_notes(path: str) -> int:
+    """How many notes a MIDI file starts, read with music21's low-level MIDI reader."""
+    from music21 import midi
+    mf = midi.MidiFile()
+    mf.open(path)
+    mf.read()
+    mf.close()
+    return sum(1 for track in mf.tracks for e in track.events if e.isNoteOn())
+
+
+@pytest.mark.slow
+def test_compose_returns_abc_then_files(client):
+    result = client.predict(meter="6/8", key="D", unit="1/8", title="Client Jig", opening="A|dAF DFA|",
+                            temperature=1.0, seed=3, api_name="/compose")
+    abc, midi_file, abc_file, musicxml_file, wav_file, svg_file, report = result
+    assert abc.startswith("X:1\nT:Client Jig\nM:6/8\nL:1/8\n")
+    assert "\nK:D\n" in abc and "A|dAF DFA|" in abc
+    midi = Path(midi_file).read_bytes()
+    assert midi[:4] == b"MThd"
+    assert midi_notes(midi_file) > 0
+    assert Path(abc_file).read_text() == abc
+    assert "score-partwise" in Path(musicxml_file).read_text()
+    assert Path(wav_file).read_bytes()[:4] == b"RIFF"
+    assert "<svg" in Path(svg_file).read_text()
+    assert report
+
+
+@pytest.mark.slow
+def test_compose_takes_the_optional_fields(client):
+    abc, *_ = client.predict(meter="4/4", key="Ador", unit="1/8", title="", opening="", temperature=0.8,
+                             seed=5, x=12, tempo="1/2=100", form="S:2 B:8 E:5 B:8", top_k=20, top_p=0.95,
+                             max_chars=400, num=2, api_name="/compose")
+    assert abc.startswith("X:12\nM:4/4\nL:1/8\nQ:1/2=100\nK:Ador\n")
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"meter": "7/0"}, "meter"),
+    ({"key": "Xyz"}, "key"),
+    ({"unit": "1/3"}, "unit"),
+    ({"tempo": "fast"}, "tempo"),
+    ({"form": "S:99"}, "form"),
+    ({"opening": "T:not music"}, "opening"),
+    ({"num": MAX_CANDIDATES + 1}, "num"),
+    ({"max_chars": MAX_CHARS + 1}, "max_chars"),
+    ({"temperature": 9.0}, "temperature"),
+])
+def test_bad_field_is_an_error_naming_it(client, fields, named):
+    args = {"meter": "6/8", "key": "D", "unit": "1/8", "title": "Bad", **fields}
+    with pytest.raises(Exception) as caught:
+        client.predict(**args, api_name="/compose")
+    message = str(caught.value)
+    assert message.startswith(f"{named}:"), message
+    assert "Traceback" not in message
+
+
+def targets(checkpoint: Path) -> dict[str, Path]:
+    return {"passwd": Path("/etc/passwd"), "app": ROOT / "app.py", "library": ROOT / "abcgen" / "sample.py",
+            "checkpoint": checkpoint}
+
+
+def spellings(path: Path) -> list[str]:
+    """Ways to name one file in the file route: plain, relative, with '..', and URL-encoded."""
+    relative = os.path.relpath(path, ROOT)
+    climb = "/tmp/../" + str(path).lstrip("/")
+    return [str(path), relative, climb, "../" * 8 + str(path).lstrip("/"),
+            quote(str(path), safe=""), quote(climb, safe=""), quote(str(path), safe="").replace(".", "%2e")]
+
+
+@pytest.mark.parametrize("name", ["passwd", "app", "library", "checkpoint"])
+def test_file_route_refuses_files_outside_the_apps_output(app_url, request, name):
+    path = targets(checkpoint_for_tests(request))[name]
+    assert path.exists()
+    host, port = app_url.removeprefix("http://").split(":")
+    for spelling in spellings(path):
+        route = f"/gradio_api/file={spelling}"
+        # httpx (like a browser) resolves '..' before sending, so the literal form goes through
+        # http.client, which sends the path as written; the encoded forms go through httpx.
+        if ".." in spelling:
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            conn.request("GET", route)
+            status = conn.getresponse().status
+            conn.close()
+        else:
+            status = httpx.get(app_url + route, timeout=10).status_code
+        assert status in (403, 404), f"{route} answered {status}"
+
+
+def test_page_loads_follow_script_locally(app_url):
+    page = httpx.get(app_url + "/", timeout=10).text
+    assert "follow.js" in page or "follow.js" in httpx.get(app_url + "/config", timeout=10).text
+    config = httpx.get(app_url + "/config", timeout=10).json()
+    head = config.get("head") or ""
+    src = head.split('src="', 1)[1].split('"', 1)[0]
+    script = httpx.get(app_url + src, timeout=10)
+    assert script.status_code == 200 and "playing" in script.text

@@ -1,0 +1,154 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from abcgen import data
+from abcgen.data import Dropped, load_corpus, normalize, split, Tune
+from abcgen.errors import DataError
+
+BOOK = """% a comment line
+X: 12
+T: The Test Reel
+C: Trad.
+M: 4/4
+L: 1/8
+I: abc-charset utf-8
+Z: transcribed by someone
+K: Dmaj
+%%scale 0.8
+|: "^Fine" dA FA dA FA | "G"B2 GB dBGB | \\
+dA FA dA FA |1 BGAF D4 :|2 BGAF D3 z ||
+
+X: 13
+T: A Jig
+M: 6/8
+K: Ador
+|: ABA c2 e | dBG G2 B | ABA c2 e | dBG A3 :|
+w: some words here
+
+X: 14
+T: No key here
+M: 6/8
+ABC DEF |
+"""
+
+
+def test_normalize_canonical_form():
+    tune = normalize(BOOK.split("X: 13")[0])
+    assert tune == ("X:1\nL:1/8\nM:4/4\nK:D\n"
+                    "|: dA FA dA FA | \"G\"B2 GB dBGB | dA FA dA FA |1 BGAF D4 :|2 BGAF D3 z ||\n")
+
+
+def test_normalize_default_unit_and_inline_fields():
+    tune = normalize("X:3\nT:x\nM:2/4\nK:G\nGABc | dedB |\nK:Emin\nM:3/4\nE2 F2 G2 |]\n")
+    assert tune == "X:1\nL:1/16\nM:2/4\nK:G\nGABc | dedB |\n[K:Emin]\n[M:3/4]\nE2 F2 G2 |]\n"
+
+
+@pytest.mark.parametrize("raw,reason", [
+    ("X:1\nM:6/8\nABC DEF|\n", "no K: field"),
+    ("X:1\nK:D\nABC DEF|\n", "no M: field"),
+    ("X:1\nM:6/8\nK:D\n\n", "no notes"),
+    ("X:1\nM:6/8\nK:Xyz\nABC|\n", "bad K: field"),
+    ("X:1\nM:6/8\nK:D\nAB\u00e9C|\n", "non-ASCII characters"),
+])
+def test_normalize_drops_with_reason(raw, reason):
+    with pytest.raises(Dropped, match=reason):
+        normalize(raw)
+
+
+def test_abc_file_source_counts_dropped(tmp_path):
+    path = tmp_path / "book.abc"
+    path.write_text(BOOK)
+    corpus = load_corpus(path, workers=1, valid_fraction=0.0)
+    assert len(corpus.train) == 2 and corpus.valid == []
+    assert corpus.dropped == {"no K: field": 1}
+    assert "1 dropped" in corpus.report()
+    assert corpus.train[1].abc.startswith("X:1\nL:1/8\nM:6/8\nK:Ador\n")
+    assert "w:" not in corpus.train[1].abc
+    # the control code precedes the tune in the training text
+    assert corpus.train[1].code == "S:1\nB:4\n" and corpus.train[1].text.startswith("S:1\nB:4\nX:1\n")
+
+
+def test_folder_source(tmp_path):
+    (tmp_path / "a.abc").write_text(BOOK)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.abc").write_text(BOOK.split("X: 14")[0])
+    corpus = load_corpus(tmp_path, workers=1, valid_fraction=0.0)
+    assert len(corpus.train) == 4
+
+
+def test_validation_drops_broken_tunes(tmp_path):
+    path = tmp_path / "bad.abc"
+    path.write_text(BOOK.split("X: 14")[0] + "X:15\nM:6/8\nL:1/8\nK:D\nABC DEF G | ABC DEF |]\n")
+    corpus = load_corpus(path, workers=1, valid_fraction=0.0)
+    assert len(corpus.train) == 2
+    (reason, n), = corpus.dropped.items()
+    assert n == 1 and reason.startswith("fails validation")
+    unchecked = load_corpus(path, workers=1, valid_fraction=0.0, validate=False)
+    assert len(unchecked.train) == 3
+
+
+def _irishman_records(n, start=0):
+    bodies = ["|: E2 EF E2 EF | DEFG AFDF :|\n", "GABc dedB | c2 A2 B4 |]\n", "ABA c2e | dBG G2B |]\n"]
+    return [{"control code": "S:1\nB:2\n", "abc notation": f"X:{i}\nL:1/8\nM:4/4\nK:Emin\n{bodies[i % 3]}"}
+            for i in range(start, start + n)]
+
+
+@pytest.mark.parametrize("lines", [False, True])
+def test_irishman_json_source(tmp_path, lines):
+    for name, recs in (("train.json", _irishman_records(6)), ("validation.json", _irishman_records(2, 6))):
+        text = "\n".join(json.dumps(r) for r in recs) if lines else json.dumps(recs)
+        (tmp_path / name).write_text(text)
+    corpus = load_corpus(tmp_path, workers=1)
+    assert len(corpus.train) == 6 and len(corpus.valid) == 2
+    assert corpus.train[0].code == "S:1\nB:2\n"           # the dataset's own column is kept
+    assert 0 <= corpus.description["code_agreement"] <= 1
+    assert "agree" in corpus.report()
+
+
+def test_irishman_wrong_columns(tmp_path):
+    (tmp_path / "train.json").write_text(json.dumps([{"abc": "X:1"}]))
+    with pytest.raises(DataError, match="missing column"):
+        load_corpus(tmp_path / "train.json", workers=1)
+
+
+def test_missing_file_and_non_utf8(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_corpus(tmp_path / "nothing.abc")
+    bad = tmp_path / "latin.abc"
+    bad.write_bytes("X:1\nT:Caf\u00e9\nM:4/4\nK:D\nABcd|\n".encode("latin-1"))
+    with pytest.raises(DataError, match="UTF-8"):
+        load_corpus(bad)
+
+
+def test_empty_corpus(tmp_path):
+    path = tmp_path / "empty.abc"
+    path.write_text("X:1\nT:nothing\n")
+    with pytest.raises(DataError, match="no usable tunes"):
+        load_corpus(path, workers=1)
+
+
+def test_split_is_stable_and_keeps_duplicates_together():
+    tunes = [Tune(f"X:1\nM:4/4\nK:D\nA{i % 50}|\n") for i in range(400)]
+    train, valid = split(tunes, 0.05)
+    assert 5 <= len(valid) <= 60
+    assert not {t.abc for t in train} & {t.abc for t in valid}
+    again_train, again_valid = split(list(reversed(tunes)), 0.05)
+    assert {t.abc for t in valid} == {t.abc for t in again_valid}
+
+
+def test_cache_round_trip(tmp_path):
+    path = tmp_path / "book.abc"
+    path.write_text(BOOK)
+    first = load_corpus(path, workers=1, cache_dir=tmp_path / "cache")
+    assert list((tmp_path / "cache").glob("corpus-*.json"))
+    second = load_corpus(path, workers=1, cache_dir=tmp_path / "cache")
+    assert [t.text for t in second.train] == [t.text for t in first.train]
+
+
+def test_default_folk_source_is_there():
+    paths = data.folk_paths()
+    tunes = [t for p in paths for t in data.split_tune_book(data.read_text(p))]
+    assert len(tunes) > 4000
+    assert {p.parent.name for p in paths} == set(data.FOLK_COLLECTIONS)

@@ -1,0 +1,312 @@
+"""Conversions from ABC to MIDI, SVG, WAV and MusicXML, checked on real and hand-written tunes.
+
+Expected values come from outside the code under test where possible: hand-expanded
+note lists, and verovio's own reading of the MusicXML for corpus tunes.
+"""
+
+import io
+import os
+import re
+import threading
+import time
+import wave
+from pathlib import Path
+
+import music21
+import pytest
+from music21 import midi as m21midi
+
+from abcgen import convert, render
+from abcgen.errors import RenderError
+
+CORPUS = Path(music21.__file__).parent / "corpus"
+
+# Hand-written: repeats with first and second endings, at a stated tempo.
+ENDINGS = """X:1
+T:Endings
+M:4/4
+L:1/4
+Q:1/4=120
+K:C
+|:C D E F|G A B c|1 c B A G:|2 c G E C|]
+"""
+ENDINGS_PITCHES = [60, 62, 64, 65, 67, 69, 71, 72, 72, 71, 69, 67,
+                   60, 62, 64, 65, 67, 69, 71, 72, 72, 67, 64, 60]
+
+# Eight bars of 4/4 without repeats: 16 s at 120 quarter notes a minute.
+EIGHT_BARS = """X:2
+T:Eight bars
+M:4/4
+L:1/8
+K:D
+DEFG ABcd|e2d2 c2B2|A2F2 D4|E2F2 G4|
+ABcd efga|g2f2 e2d2|c2A2 B2c2|d4 d4|]
+"""
+
+CHORDS = """X:3
+T:Chords
+M:4/4
+L:1/8
+Q:1/4=120
+K:G
+"G"G2B2 d2B2|"C"c2e2 "D7"d2c2|B2A2 G2A2|"G"G8|]
+"""
+
+ORNAMENTS = """X:4
+T:Ornaments
+M:4/4
+L:1/8
+Q:1/4=60
+K:G
+G2 {a}B2 (3efg d2|G8-|G4 A4|]
+"""
+
+
+def corpus_tune(relative: str) -> str:
+    return (CORPUS / relative).read_text(encoding="utf-8")
+
+
+# Real tunes: endings, grace notes, ties, chords ([..]), triplets, chord symbols, pickups.
+CORPUS_TUNES = {
+    "endings, chords, grace notes": "ryansMammoth/CzarOfRussiasFavoriteHornpipe.abc",
+    "triplets, endings, chord": "ryansMammoth/EssenceOfSugarCane.abc",
+    "grace notes, triplets, endings": "ryansMammoth/PulaskiGuardsReel.abc",
+    "ties, grace notes, endings, segno": "ryansMammoth/EssenceOfOldVirginny.abc",
+    "second part without |:": "ryansMammoth/ArkansasTravellerReel.abc",
+}
+
+
+def midi_tracks(data: bytes) -> tuple[int, int, list[dict]]:
+    """(ticks per quarter, microseconds per quarter, tracks with name and [(tick, end, pitch)])."""
+    mf = m21midi.MidiFile()
+    mf.readstr(data)
+    tempo, tracks = None, []
+    for track in mf.tracks:
+        tick, name, started, notes = 0, "", {}, []
+        for event in track.events:
+            if isinstance(event, m21midi.DeltaTime):
+                tick += event.time
+            elif event.type == m21midi.MetaEvents.SET_TEMPO:
+                tempo = int.from_bytes(event.data, "big")
+            elif event.type == m21midi.MetaEvents.SEQUENCE_TRACK_NAME:
+                name = event.data.decode()
+            elif event.type == m21midi.ChannelVoiceMessages.NOTE_ON and event.velocity > 0:
+                started.setdefault(event.pitch, []).append(tick)
+            elif event.type in (m21midi.ChannelVoiceMessages.NOTE_OFF, m21midi.ChannelVoiceMessages.NOTE_ON):
+                notes.append((started[event.pitch].pop(0), tick, event.pitch))
+        if name or notes:
+            tracks.append({"name": name, "notes": sorted(notes)})
+    return mf.ticksPerQuarterNote, tempo, tracks
+
+
+def wav_info(data: bytes) -> tuple[int, float, int]:
+    with wave.open(io.BytesIO(data)) as w:
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2
+        frames = w.readframes(w.getnframes())
+        peak = max(abs(int.from_bytes(frames[i:i + 2], "little", signed=True)) for i in range(0, len(frames), 200))
+        return w.getframerate(), w.getnframes() / w.getframerate(), peak
+
+
+@pytest.fixture(scope="module")
+def corpus_renders():
+    return {name: render.render(corpus_tune(path), bpm=120) for name, path in CORPUS_TUNES.items()}
+
+
+# --- MIDI ------------------------------------------------------------------------------------------
+
+
+def test_midi_plays_repeats_and_endings_in_order_at_the_written_tempo():
+    rendered = render.render(ENDINGS)
+    assert rendered.bpm == 120
+    tpq, tempo, tracks = midi_tracks(rendered.midi)
+    assert tempo == 500_000  # 120 quarter notes a minute
+    assert [t["name"] for t in tracks] == ["Melody"]
+    notes = tracks[0]["notes"]
+    assert [p for _, _, p in notes] == ENDINGS_PITCHES
+    assert [start for start, _, _ in notes] == [i * tpq for i in range(24)]
+    assert rendered.duration == pytest.approx(12 + render.RELEASE_S)
+
+
+def test_ties_merge_grace_notes_are_short_and_triplets_divide_the_beat():
+    events = [e for e in render.note_events(render.parse_score(ORNAMENTS), 60) if e.track == 0]
+    # at 60 quarter notes a minute one second is one quarter note
+    got = [(round(e.start, 4), round(e.duration, 4), e.pitch) for e in events]
+    assert got == [
+        (0, 1, 67),
+        (1, 0.125, 81),  # grace note a, taken from the B that follows
+        (1.125, 0.875, 71),
+        (2, 0.3333, 76), (2.3333, 0.3333, 78), (2.6667, 0.3333, 79),
+        (3, 1, 74),
+        (4, 6, 67),  # G8-|G4 is one note across the bar line
+        (10, 2, 69),
+    ]
+
+
+@pytest.mark.parametrize("name", list(CORPUS_TUNES))
+def test_corpus_midi_agrees_with_the_engraved_score(corpus_renders, name):
+    """Every MIDI note is a note verovio engraves at the same beat (repeats played out)."""
+    import verovio
+
+    rendered = corpus_renders[name]
+    verovio.enableLog(False)
+    tk = verovio.toolkit()
+    tk.loadData(rendered.musicxml)
+    tk.renderToSVG(1)
+    engraved, graces = set(), 0
+    for entry in tk.renderToTimemap():
+        for note_id in entry.get("on", []):
+            note_id = note_id.split("-rend")[0]  # a repeated note keeps its engraved id
+            if "grace" in tk.getElementAttr(note_id):
+                graces += 1
+            else:
+                engraved.add((round(entry["qstamp"] * 96), tk.getMIDIValuesForElement(note_id)["pitch"]))
+    tpq, tempo, tracks = midi_tracks(rendered.midi)
+    assert tempo == 500_000
+    played = [(round(s * 96 / tpq), round(e * 96 / tpq), p) for s, e, p in tracks[0]["notes"]]  # 96ths of a quarter
+    starts = {(s, p) for s, _, p in played}
+    # all but the grace notes, and the notes that give them time, start on an engraved note
+    assert len(starts & engraved) >= len(played) - 2 * graces
+    # an engraved note we do not strike continues a tied note, or starts a little later after a grace
+    for q, pitch in engraved - starts:
+        assert any(s < q < e and p == pitch for s, e, p in played) or any(
+            abs(s - q) <= render.GRACE_QL * 96 and p == pitch for s, _, p in played), (q, pitch)
+
+
+@pytest.mark.parametrize("name", list(CORPUS_TUNES))
+def test_svg_engraves_every_note_and_timemap_ids_are_in_it(corpus_renders, name):
+    rendered = corpus_renders[name]
+    svg = "".join(rendered.svg_pages)
+    assert svg.lstrip().startswith("<svg") and 'viewBox="' in svg
+    score = render.parse_score(corpus_tune(CORPUS_TUNES[name]))
+    written = sum(len(n.pitches) for n in score.recurse().notes if not isinstance(n, music21.harmony.ChordSymbol))
+    assert abs(svg.count('class="note"') - written) <= max(2, written // 50)
+    ids = set(re.findall(r'id="([^"]+)"', svg))
+    timemap_ids = {i for entry in rendered.timemap for i in entry.get("on", []) + entry.get("off", [])}
+    assert timemap_ids and timemap_ids <= ids
+    # the timemap follows the rendered tempo: 120 quarter notes a minute is 500 ms a quarter
+    assert all(entry["tstamp"] == pytest.approx(entry["qstamp"] * 500, abs=1e-3) for entry in rendered.timemap)
+
+
+def test_musicxml_round_trips_through_music21(corpus_renders):
+    rendered = corpus_renders["endings, chords, grace notes"]
+    again = music21.converter.parseData(rendered.musicxml, format="musicxml")
+    original = render.parse_score(corpus_tune(CORPUS_TUNES["endings, chords, grace notes"]))
+
+    def pitches(score):
+        return [p.midi for n in score.recurse().notes for p in n.pitches]
+
+    assert pitches(again) == pitches(original)
+    assert "Music21" not in rendered.musicxml  # no placeholder title or composer
+
+
+# --- WAV and tempo ---------------------------------------------------------------------------------
+
+
+def test_wav_length_follows_the_tempo():
+    rate, seconds, peak = wav_info(render.render(EIGHT_BARS, bpm=120).wav)
+    assert rate == 22050
+    assert seconds == pytest.approx(16 + render.RELEASE_S, abs=0.01)
+    assert peak > 20_000  # normalised, not silent
+    _, faster, _ = wav_info(render.render(EIGHT_BARS, bpm=240).wav)
+    assert faster == pytest.approx(8 + render.RELEASE_S, abs=0.01)
+
+
+def test_default_tempo_comes_from_q_then_rhythm_then_meter():
+    assert render.default_bpm(ENDINGS) == 120
+    assert render.default_bpm(ENDINGS.replace("Q:1/4=120", "Q:3/8=100")) == 150
+    jig = "X:1\nM:6/8\nL:1/8\nK:D\nABc def|\n"
+    assert render.default_bpm(jig) == 174  # dotted quarter 116
+    reel_in_sixteenths = "X:1\nR:reel\nM:2/4\nL:1/16\nK:D\nABcd efga|\n"
+    assert render.default_bpm(reel_in_sixteenths) == 100
+    assert render.default_bpm("X:1\nM:4/4\nL:1/8\nK:D\nABcd efga|\n") == 200  # reel, half note 100
+    assert render.default_bpm("X:1\nM:5/4\nK:D\nA|\n") == render.FALLBACK_BPM
+    assert render.render(EIGHT_BARS, wav=False).bpm == 200
+
+
+# --- bounds and bad input --------------------------------------------------------------------------
+
+
+def test_timeout_stops_the_work_and_the_next_tune_still_converts():
+    render.warm_up()
+    with pytest.raises(RenderError, match="longer than 0.001 s"):
+        render.render(corpus_tune(CORPUS_TUNES["grace notes, triplets, endings"]), timeout=0.001)
+    assert render.render(ENDINGS, wav=False).midi
+
+
+def test_a_crashed_worker_becomes_a_render_error():
+    render.warm_up()
+    pids = [worker.process.pid for worker in list(render._idle.queue) if worker]
+    assert pids
+    long_tune = ENDINGS + "|:C D E F|G A B c|1 c B A G:|2 c G E C|]\n" * 150  # takes many seconds
+
+    def kill_soon():
+        time.sleep(0.3)
+        for pid in pids:
+            os.kill(pid, 9)
+
+    threading.Thread(target=kill_soon).start()
+    with pytest.raises(RenderError, match="crashed"):
+        render.render(long_tune, timeout=20)
+    assert render.render(ENDINGS, wav=False).midi
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"),
+    ("hello world, this is not music", "no K:"),
+    ("<html><body>nope</body></html>", "no K:"),
+    ("X:1\nT:No notes\nK:C\n", "no notes"),
+    ("X:1\nM:4/4\nL:1/8\nK:C\n[[[[[|||||::::::]]]]]\n", "Could not read the tune"),
+    ("X:1\nM:0/0\nL:1/0\nK:C\nABC|\n", "Could not read the tune"),
+])
+def test_garbage_gives_a_clear_render_error(text, message):
+    with pytest.raises(RenderError, match=re.escape(message)):
+        render.render(text)
+    assert render.render(ENDINGS, wav=False).midi  # the caller and the worker survive
+
+
+def test_a_tune_book_renders_its_first_tune():
+    book = EIGHT_BARS + "\n" + ENDINGS
+    assert render.render(book, bpm=120, wav=False).duration == pytest.approx(16 + render.RELEASE_S)
+
+
+def test_write_files_writes_every_format_and_no_temporary_files(tmp_path):
+    rendered = render.render(ENDINGS)
+    paths = render.write_files(rendered, ENDINGS, tmp_path, "endings")
+    assert set(paths) == {"abc", "midi", "musicxml", "wav", "svg"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["endings.abc", "endings.mid", "endings.musicxml", "endings.wav", "endings.svg"])
+    assert paths["midi"].read_bytes() == rendered.midi
+    assert paths["abc"].read_text() == ENDINGS
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+def test_convert_cli_writes_five_files_per_tune_of_a_book(tmp_path, capsys):
+    book = tmp_path / "book.abc"
+    book.write_text(EIGHT_BARS + "\n" + ENDINGS)
+    out = tmp_path / "out"
+    assert convert.main([str(book), "--out", str(out), "--tempo", "150"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 10
+    for stem in ("book-2-eight-bars", "book-1-endings"):
+        assert {f"{stem}.{ext}" for ext in ("abc", "mid", "musicxml", "wav", "svg")} <= set(names)
+    assert "book-2-eight-bars" in capsys.readouterr().out
+
+
+def test_convert_cli_fails_on_bad_files_and_writes_nothing_for_them(tmp_path, capsys):
+    latin1 = tmp_path / "latin1.abc"
+    latin1.write_bytes("X:1\nT:Caf\xe9\nK:C\nCDEF|GABc|\n".encode("latin-1"))
+    no_tune = tmp_path / "notes.abc"
+    no_tune.write_text("just some words\n")
+    broken = tmp_path / "broken.abc"
+    broken.write_text("X:1\nM:4/4\nL:1/8\nK:C\n[[[[[|||||\n")
+    good = tmp_path / "good.abc"
+    good.write_text(ENDINGS)
+    out = tmp_path / "out"
+    args = [str(latin1), str(no_tune), str(broken), str(tmp_path / "missing.abc"), str(good), "--out", str(out)]
+    assert convert.main(args + ["--json"]) == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"good.{ext}" for ext in ("abc", "mid", "musicxml", "wav", "svg"))
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err and "no ABC tune" in err and "Could not read the tune" in err and "no such file" in err

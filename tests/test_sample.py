@@ -1,0 +1,136 @@
+import pytest
+import torch
+
+from abcgen import abc as abctools
+from abcgen.errors import FieldError
+from abcgen.sample import Header, Sampler, Settings, close_at_last_bar, load_sampler
+from abcgen.vocab import END, Vocab
+
+JIG = Header.parse(meter="6/8", unit="1/8", key="D", title="Test Jig", x=7)
+
+
+@pytest.fixture(scope="module")
+def sampler(tiny_checkpoint):
+    return load_sampler(tiny_checkpoint)
+
+
+def test_same_seed_same_tunes(sampler):
+    s = Settings(temperature=1.0, seed=11, max_chars=300, num=3)
+    a = sampler.sample(JIG, "", "", s)
+    b = sampler.sample(JIG, "", "", s)
+    assert [c.abc for c in a] == [c.abc for c in b]
+    c = sampler.sample(JIG, "", "", Settings(temperature=1.0, seed=12, max_chars=300, num=3))
+    assert [x.abc for x in c] != [x.abc for x in a]
+
+
+def test_greedy_is_deterministic_and_ignores_seed(sampler):
+    a = sampler.sample(JIG, "", "", Settings(temperature=0, seed=1, max_chars=200))
+    b = sampler.sample(JIG, "", "", Settings(temperature=0, seed=2, max_chars=200))
+    assert a[0].abc == b[0].abc
+
+
+def test_batched_candidates_match_single_runs_in_shape(sampler):
+    tunes = sampler.sample(JIG, "", "", Settings(seed=3, max_chars=200, num=4))
+    assert len(tunes) == 4
+    for t in tunes:
+        assert t.abc.startswith("X:7\nT:Test Jig\nM:6/8\nL:1/8\nK:D\n")
+
+
+def test_opening_is_kept_verbatim(sampler):
+    opening = "|: A2d fed | cBA"
+    tunes = sampler.sample(JIG, opening, "", Settings(seed=5, max_chars=200, num=2))
+    for t in tunes:
+        assert t.body.startswith(opening)
+
+
+def test_header_lines_are_masked(sampler):
+    """A model that would love to write 'K:' after a line break is never allowed to."""
+    vocab = sampler.vocab
+
+    class Loves(torch.nn.Module):
+        def forward(self, x, state=None):
+            state = state or (torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
+            logits = torch.full((x.shape[0], x.shape[1], len(vocab)), -5.0)
+            last = x[:, -1]
+            for r in range(x.shape[0]):
+                prev = vocab.chars[int(last[r])]
+                want = {"\n": "K", "K": ":", ":": "A", "A": "|", "|": "\n"}.get(prev, "\n")
+                logits[r, -1, vocab.index[want]] = 5.0
+            return logits, state
+    s = Sampler(Loves().eval(), vocab)
+    s.knows_codes = False
+    tune = s.sample(JIG, "", "", Settings(temperature=0, max_chars=120))[0]
+    lines = tune.body.split("\n")
+    assert not any(len(line) >= 2 and line[0].isalpha() and line[1] == ":" for line in lines)
+    assert "K" in tune.body  # it still wrote the letter, just not a field
+
+
+def test_ends_at_end_symbol(sampler):
+    vocab = sampler.vocab
+    script = "|ABc|" + END
+
+    class Script(torch.nn.Module):
+        def forward(self, x, state=None):
+            n = 0 if state is None else int(state[0][0, 0, 0]) + 1   # characters answered so far
+            logits = torch.full((x.shape[0], x.shape[1], len(vocab)), -10.0)
+            logits[:, -1, vocab.index[script[min(n, len(script) - 1)]]] = 10.0
+            counter = torch.full((1, x.shape[0], 1), float(n))
+            return logits, (counter, counter)
+    s = Sampler(Script().eval(), vocab)
+    s.knows_codes = False
+    tune = s.sample(JIG, "", "", Settings(temperature=0, max_chars=500))[0]
+    assert tune.ended and tune.body == "|ABc|\n"
+
+
+def test_length_cap_closes_at_a_bar_line(sampler):
+    tunes = sampler.sample(JIG, "", "", Settings(seed=9, max_chars=60, num=4))
+    for t in tunes:
+        if not t.ended:
+            assert t.body.rstrip().endswith(("|]", "||", ":|")), t.body
+            assert t.closing
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("ABc def | gfe dcB | A2", "ABc def | gfe dcB |]\n"),
+    ("ABc def | gfe dcB |: A2", "ABc def | gfe dcB |]\n"),
+    ("ABc def :| gf", "ABc def :|\n"),
+    ("ABc d", "ABc d |]\n"),
+])
+def test_close_at_last_bar(body, expected):
+    assert close_at_last_bar(body)[0] == expected
+
+
+@pytest.mark.parametrize("fields,field", [
+    (dict(meter="7/0"), "meter"), (dict(meter="foo"), "meter"), (dict(unit="1/7"), "unit"),
+    (dict(key="H#lyd"), "key"), (dict(key="Xyz"), "key"), (dict(tempo="fast"), "tempo"),
+    (dict(title="a\nK:C"), "title"), (dict(x="one"), "x"),
+])
+def test_bad_fields_name_the_field(fields, field):
+    with pytest.raises(FieldError) as e:
+        Header.parse(**{"meter": "6/8", "unit": "1/8", "key": "D", **fields})
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize("settings,field", [
+    (Settings(temperature=-1), "temperature"), (Settings(num=10**9), "num"), (Settings(max_chars=0), "max_chars"),
+    (Settings(top_p=0), "top_p"), (Settings(top_k=-3), "top_k"), (Settings(seed=-1), "seed"),
+])
+def test_bad_settings_name_the_field(sampler, settings, field):
+    with pytest.raises(FieldError) as e:
+        sampler.sample(JIG, "", "", settings)
+    assert e.value.field == field
+
+
+def test_bad_opening(sampler):
+    with pytest.raises(FieldError, match="header field") as e:
+        sampler.sample(JIG, "ABc|\nK:G\ndef|", "", Settings())
+    assert e.value.field == "opening"
+    with pytest.raises(FieldError, match="'\u00e9'") as e:
+        sampler.sample(JIG, "AB\u00e9c", "", Settings())
+    assert e.value.field == "opening"
+
+
+def test_requested_form_is_the_prompt(sampler):
+    tunes = sampler.sample(JIG, "", "S:2 B:8", Settings(seed=1, max_chars=200, num=2))
+    for t in tunes:
+        assert t.code.startswith("S:2\nB:8\n")
