@@ -25,7 +25,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "folk.pt"
 
 def versions() -> dict:
     import abcgen
-    return {"abcgen": abcgen.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"abcgen": abcgen.__version__, "torch": str(torch.__version__), "python": platform.python_version()}
 
 
 def save(path: str | Path, model: CharLSTM, vocab: Vocab, **extra) -> None:

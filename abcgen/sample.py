@@ -285,7 +285,7 @@ def close_at_last_bar(body: str) -> tuple[str, list[str]]:
     bar line, so a tune never ends mid-bar or mid-note."""
     cut = body.rfind("|")
     if cut < 0:
-        return body.rstrip() + " |]", ["closed with a final bar line"]
+        return body.rstrip() + " |]\n", ["closed with a final bar line"]
     end = cut + 1
     while end < len(body) and body[end] in "]":
         end += 1
