@@ -194,7 +194,7 @@ class Problem:
     """One thing wrong with a tune, in a musician's words, with where it is."""
     level: str  # "error" or "warning"
     message: str
-    bar: int | None = None  # 1-based bar number as written (a pickup counts as bar 1)
+    bar: int | None = None  # bar number as written, from 1 (a pickup before bar 1 is 0)
     line: int | None = None  # 1-based line in the tune text
     col: int | None = None  # 1-based column
 
@@ -250,7 +250,6 @@ _ENDING_RE = re.compile(r"\d+(?:[,-]\d+)*")
 _TUPLET_RE = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
 _INLINE_FIELD_RE = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
 _NOTE_LETTERS = set("ABCDEFGabcdefg")
-_PLAIN_LETTERS = _NOTE_LETTERS | set("zxZXy")
 _DECORATION_LETTERS = set("HLMOPSTuvk")  # the usual one-letter decorations, stackable
 _TEXT_GROUP_RE = re.compile(r"[^A-Ga-gzxZXy]+")
 _AFTER_DECORATION = set("^_=[{(!\"~.|:")
@@ -271,7 +270,7 @@ def _ending_numbers(label: str) -> set[int]:
     for part in label.split(","):
         a, _, b = part.partition("-")
         if a.isdigit():
-            nums.update(range(int(a), int(b or a) + 1) if (b or a).isdigit() else [int(a)])
+            nums.update(range(int(a), int(b if b.isdigit() else a) + 1))
     return nums
 
 
@@ -287,7 +286,7 @@ class _Bar:
     left: str  # bar line before it ("" at the start)
     right: str  # bar line after it ("" when the tune just stops)
     ending: str  # ending label started at its left ("1", "2", "1,3") or ""
-    pos: int  # offset of its first note
+    pos: int  # offset of its first symbol
     start: int  # offset just after its left bar line
     end: int  # offset of its right bar line (or end of text)
     section: int  # index of the first bar of its repeat section
@@ -306,17 +305,16 @@ class _Barline:
 @dataclass
 class _Scan:
     """Everything one walk through a tune finds."""
-    text: str
     fields: list[tuple[str, str, int]]
     body_start: int  # offset of the first body character
     has_key: bool
     bars: list[_Bar] = field(default_factory=list)
     barlines: list[_Barline] = field(default_factory=list)
-    problems: list[tuple[str, str, int, int | None]] = field(default_factory=list)
+    problems: list[tuple[str, str, int]] = field(default_factory=list)  # level, message, offset
     open_ending: int | None = None  # offset of a first ending never closed with :|
     repeat_opens: list[int] = field(default_factory=list)  # offsets of unclosed |: marks
     unclosed: list[int] = field(default_factory=list)  # offsets of unclosed [ " { ! symbols
-    first_meter: str = "none"
+    music_end: int = 0  # offset just after the last symbol of music
     notes: int = 0
 
 
@@ -324,7 +322,6 @@ class _Walker:
     """Walks an ABC tune body once, measuring bars as written."""
 
     def __init__(self, text: str):
-        self.text = text
         lines = text.split("\n")
         self.line_starts = [0]
         for line in lines:
@@ -332,7 +329,7 @@ class _Walker:
         fields, body_line = _header(lines)
         self.lines = lines
         self.body_line = body_line
-        self.scan = _Scan(text, fields, self.line_starts[min(body_line, len(lines))],
+        self.scan = _Scan(fields, self.line_starts[min(body_line, len(lines))],
                           any(k == "K" for k, _, _ in fields))
         self.meter = "none"
         self.unit: Fraction | None = None
@@ -341,8 +338,8 @@ class _Walker:
 
     # --- helpers ---------------------------------------------------------------------
 
-    def problem(self, level: str, message: str, pos: int, bar: int | None = None):
-        self.scan.problems.append((level, message, pos, bar))
+    def problem(self, level: str, message: str, pos: int):
+        self.scan.problems.append((level, message, pos))
 
     def unclosed(self, level: str, message: str, pos: int):
         """A symbol left open, as a tune cut off mid-symbol leaves it."""
@@ -360,7 +357,6 @@ class _Walker:
             except FieldError:
                 pass  # reported by validate's header check
         self.meter = meter or "none"
-        self.scan.first_meter = self.meter
         if unit is not None:
             self.unit = Fraction(unit)
         else:
@@ -370,7 +366,8 @@ class _Walker:
 
     def _new_bar_state(self, left: str, start: int):
         self.cur_len = Fraction(0)
-        self.cur_pos: int | None = None
+        self.cur_pos: int | None = None  # first note
+        self.cur_first: int | None = None  # first symbol of any kind
         self.cur_left = left
         self.cur_start = start
         self.cur_ending = ""
@@ -382,9 +379,9 @@ class _Walker:
     def walk(self) -> _Scan:
         self.bar_no = 1
         self.voice_bars: dict[str, int] = {}
+        self.voices_seen: set[str] = set()
         self.section = 0
         self.before_endings: int | None = None
-        self.last_was_bar = False
         self.tuplet_left = 0
         self.tuplet_factor = Fraction(1)
         self.broken: Fraction | None = None
@@ -434,6 +431,9 @@ class _Walker:
             self.problem(level, f"{letter}: {e.message}", pos)
 
     def walk_line(self, line: str, base: int):
+        music = line.split("%", 1)[0].rstrip() if "%" in line else line.rstrip()
+        if music.strip():
+            self.scan.music_end = base + len(music)
         i, n = 0, len(line)
         while i < n:
             c = line[i]
@@ -443,6 +443,8 @@ class _Walker:
             if c in _IGNORED:
                 i += 1
                 continue
+            if self.cur_first is None:
+                self.cur_first = pos
             if c == '"':
                 j = line.find('"', i + 1)
                 if j < 0:
@@ -542,28 +544,7 @@ class _Walker:
                 i = m.end()
                 continue
             if c.isalpha():
-                if i == 0 or not line[i - 1].isalpha():
-                    j = i
-                    while j < n and line[j].isalpha():
-                        j += 1
-                    word = line[i:j]
-                    # letters other than notes and rests are one-letter decorations
-                    # (T trill, u up-bow); several unusual ones in a row, or one that
-                    # leads to no note, are text rather than music
-                    groups = _TEXT_GROUP_RE.findall(word)
-                    follow = line[j] if j < n else ""
-                    odd = [g for g in groups if not set(g) <= _DECORATION_LETTERS]
-                    if any(len(g) > 1 for g in odd) or (
-                            odd and word.endswith(odd[-1]) and follow not in _AFTER_DECORATION):
-                        while j < n and (line[j].isdigit() or line[j] in "/"):
-                            j += 1
-                        self.problem("error", f"unexpected text {word!r}: the tune body "
-                                              "may hold only notes, bar lines and ABC "
-                                              "symbols (put words in a \"quoted\" "
-                                              "annotation or a % comment)", pos)
-                        i = j
-                        continue
-                i += 1  # a one-letter decoration such as T (trill) or u (up-bow)
+                i = self.letters(line, i, pos)
                 continue
             if c in "~.":
                 i += 1
@@ -583,9 +564,31 @@ class _Walker:
             self.problem("warning", f"unexpected character {c!r}", pos)
             i += 1
 
+    def letters(self, line: str, i: int, pos: int) -> int:
+        """Letters other than notes and rests are one-letter decorations (T trill, u
+        up-bow); several unusual ones in a row, or one that leads to no note, are text
+        rather than music. Returns where to go on."""
+        if i > 0 and line[i - 1].isalpha():
+            return i + 1  # inside a word already judged to be music
+        j = i
+        while j < len(line) and line[j].isalpha():
+            j += 1
+        word = line[i:j]
+        follow = line[j] if j < len(line) else ""
+        odd = [g for g in _TEXT_GROUP_RE.findall(word) if not set(g) <= _DECORATION_LETTERS]
+        if not (any(len(g) > 1 for g in odd)
+                or (odd and word.endswith(odd[-1]) and follow not in _AFTER_DECORATION)):
+            return i + 1
+        while j < len(line) and (line[j].isdigit() or line[j] == "/"):
+            j += 1
+        self.problem("error", f"unexpected text {word!r}: the tune body may hold only notes, "
+                              "bar lines and ABC symbols (put words in a \"quoted\" "
+                              "annotation or a % comment)", pos)
+        return j
+
     # --- musical events --------------------------------------------------------------
 
-    def note(self, mult: Fraction | None, pos: int, src: str, count_tuplet: bool = True):
+    def note(self, mult: Fraction | None, pos: int, src: str):
         if mult is None:
             self.problem("error", f"the note length in {src!r} divides by zero", pos)
             mult = Fraction(1)
@@ -595,7 +598,7 @@ class _Walker:
         if self.broken is not None:
             dur *= self.broken
             self.broken = None
-        if count_tuplet and self.tuplet_left > 0:
+        if self.tuplet_left > 0:
             dur *= self.tuplet_factor
             self.tuplet_left -= 1
         self.cur_len += dur
@@ -605,7 +608,6 @@ class _Walker:
         self.last_in_bar = True
         self.tie_at = None
         self.scan.notes += 1
-        self.last_was_bar = False
 
     def chord(self, line: str, i: int, base: int) -> int:
         j = i + 1
@@ -638,6 +640,7 @@ class _Walker:
         r = int(m.group(3)) if m.group(3) else p
         self.tuplet_factor = Fraction(q, p) if p else Fraction(1)
         self.tuplet_left = r
+        self.tuplet_at = pos
 
     def broken_rhythm(self, c: str, count: int, pos: int):
         if self.last_dur is None or not self.last_in_bar:
@@ -647,6 +650,7 @@ class _Walker:
         left, right = (2 - short, short) if c == ">" else (short, 2 - short)
         self.cur_len += self.last_dur * (left - 1)
         self.broken = right
+        self.broken_at = pos
 
     def start_ending(self, label: str, pos: int):
         if 1 in _ending_numbers(label):
@@ -662,11 +666,12 @@ class _Walker:
         self.scan.barlines.append(_Barline(tok, start, end))
         self.close_bar(tok, start)
         self.cur_start = end
+        if ends_repeat or tok in ("||", "|]", "[|"):
+            self.section = len(self.scan.bars)  # where the next repeat goes back to
         if ends_repeat:
             if self.scan.repeat_opens:
                 self.scan.repeat_opens.pop()
             self.scan.open_ending = None
-            self.section = len(self.scan.bars)
         if starts_repeat:
             if self.scan.repeat_opens:
                 self.problem("error", "a repeat opened with |: is never closed with :| "
@@ -683,14 +688,21 @@ class _Walker:
 
     def close_bar(self, right: str, pos: int):
         if self.cur_pos is not None:
+            expected = meter_length(self.meter)
+            # musicians count from the first full bar: a pickup is bar 0
+            pickup = self.voice not in self.voices_seen and expected is not None \
+                and self.cur_len < expected and not self.cur_mrest
+            self.voices_seen.add(self.voice)
             self.scan.bars.append(_Bar(
-                number=self.bar_no, length=self.cur_len,
-                expected=meter_length(self.meter), meter=self.meter, unit=self.unit,
+                number=0 if pickup else self.bar_no, length=self.cur_len,
+                expected=expected, meter=self.meter, unit=self.unit,
                 voice=self.voice, left=self.cur_left, right=right, ending=self.cur_ending,
-                pos=self.cur_pos, start=self.cur_start, end=pos, section=self.section,
+                pos=self.cur_first if self.cur_first is not None else self.cur_pos,
+                start=self.cur_start, end=pos, section=self.section,
                 before_endings=self.before_endings, multirest=self.cur_mrest > 0,
                 overlay=self.cur_overlay))
-            self.bar_no += max(1, self.cur_mrest)
+            if not pickup:
+                self.bar_no += max(1, self.cur_mrest)
             self.last_in_bar = False
             self._new_bar_state(right, pos)
         else:
@@ -699,7 +711,7 @@ class _Walker:
             self.cur_ending = ending
 
     def finish(self):
-        self.close_bar("", len(self.text.rstrip()))
+        self.close_bar("", self.scan.music_end)
         for pos in self.scan.repeat_opens:
             self.problem("error", "a repeat opened with |: is never closed with :|", pos)
         if self.scan.open_ending is not None:
@@ -707,6 +719,10 @@ class _Walker:
                          self.scan.open_ending)
         if self.tie_at is not None:
             self.problem("warning", "a tie - leads to no note", self.tie_at)
+        if self.broken is not None:
+            self.unclosed("warning", "a broken rhythm > or < leads to no note", self.broken_at)
+        if self.tuplet_left > 0:
+            self.unclosed("warning", "a tuplet is missing notes at the end", self.tuplet_at)
         for pos in self.slurs:
             self.problem("warning", "a slur opened with ( is never closed with )", pos)
 
@@ -889,9 +905,9 @@ def _validate(text: str, report: Report) -> None:
     scan = _scan(text)
     where = _Positions(text)
     problems = _header_problems(scan)
-    for level, message, pos, bar in scan.problems:
+    for level, message, pos in scan.problems:
         line, col = where(pos)
-        problems.append(Problem(level, message, bar or _bar_at(scan, pos), line, col))
+        problems.append(Problem(level, message, _bar_at(scan, pos), line, col))
     if scan.has_key and scan.notes == 0:
         line, _ = where(scan.body_start)
         problems.append(Problem("error", "the tune has no notes", line=line))
@@ -950,13 +966,20 @@ def _fix_header(text: str, changes: list[str]) -> str:
     return "\n".join(lines[:first_line] + new + lines[end:])
 
 
-def _music_end(text: str, scan: _Scan) -> int:
-    """Offset just after the last note or bar line."""
-    end = max([b.end for b in scan.barlines] + [b.end for b in scan.bars] + [scan.body_start])
-    # a final bar with no closing bar line ends at the end of its last line of music
-    if scan.bars and scan.bars[-1].right == "":
-        end = scan.bars[-1].end
-    return end
+def _drop_cut_field(text: str, changes: list[str]) -> str:
+    """A field line at the very end of the body that no longer reads (M:6/) was cut off."""
+    lines = text.rstrip().split("\n")
+    _, body_line = _header(lines)
+    m = _field_line(lines[-1]) if len(lines) > body_line else None
+    parse = {"M": parse_meter, "L": parse_unit, "K": parse_key}.get(m.group(1)) if m else None
+    if parse is None:
+        return text
+    try:
+        parse(_strip_comment(m.group(2)))
+        return text
+    except FieldError:
+        changes.append(f"dropped the unfinished {m.group(1)}: line at the end")
+        return "\n".join(lines[:-1]) + "\n"
 
 
 def repair(abc: str) -> tuple[str, list[str]]:
@@ -964,6 +987,7 @@ def repair(abc: str) -> tuple[str, list[str]]:
     text = _normalise(abc)
     changes: list[str] = []
     text = _fix_header(text, changes)
+    text = _drop_cut_field(text, changes)
     scan = _scan(text)
     if not scan.has_key or scan.notes == 0:
         return (text if changes else abc), changes
@@ -973,12 +997,14 @@ def repair(abc: str) -> tuple[str, list[str]]:
     if scan.barlines:
         cut = scan.barlines[-1].end
         tail_bars = [b for b in scan.bars if b.start >= cut]
-        unfinished = any(pos >= cut for pos in scan.unclosed)
+        unfinished = any(pos >= cut for pos in scan.unclosed) or (
+            not tail_bars and scan.open_ending is not None and scan.open_ending >= cut)
         short = False
         if tail_bars and tail_bars[-1].expected is not None and not tail_bars[-1].multirest:
             last, first = tail_bars[-1], scan.bars[0]
             pickup_pair = first is not last and first.length + last.length == last.expected
-            short = last.length < last.expected and not pickup_pair and len(scan.bars) > 1
+            # short, or overfull because the cut fell inside a note length ("^f/" -> "^f")
+            short = last.length != last.expected and not pickup_pair and len(scan.bars) > 1
         if (short or unfinished) and scan.bars[0].start < cut:
             what = f"bar {tail_bars[-1].number}" if tail_bars else "an unfinished symbol"
             text = text[:cut].rstrip() + "\n"
@@ -987,18 +1013,19 @@ def repair(abc: str) -> tuple[str, list[str]]:
             dropped = True
             scan = _scan(text)
 
-    end = _music_end(text, scan)
+    # a |: with no music after it opens nothing: keep only its closing part
+    if scan.repeat_opens and not any(b.start >= scan.repeat_opens[-1] for b in scan.bars):
+        bl = next(b for b in scan.barlines if b.start == scan.repeat_opens[-1])
+        text = text[:bl.start] + (bl.text.rstrip(":") or ":|") + text[bl.end:]
+        changes.append("removed a repeat sign |: with nothing after it")
+        scan = _scan(text)
+
+    end = scan.music_end
     last_bl = scan.barlines[-1] if scan.barlines else None
-    ends_with_bar = last_bl is not None and last_bl.end >= end and \
-        not (scan.bars and scan.bars[-1].right == "")
-    bars_after_open = scan.repeat_opens and any(b.start >= scan.repeat_opens[-1]
-                                                for b in scan.bars)
-    if scan.repeat_opens and not bars_after_open and ends_with_bar:
-        text = text[:last_bl.start] + "|]" + text[last_bl.end:]
-        changes.append("replaced a repeat sign with nothing after it by a final bar line")
-    elif bars_after_open or scan.open_ending is not None:
-        what = "repeat" if bars_after_open else "first ending"
-        if ends_with_bar and not last_bl.text.endswith(":"):
+    ends_with_bar = last_bl is not None and last_bl.end >= end
+    if scan.repeat_opens or scan.open_ending is not None:
+        what = "repeat" if scan.repeat_opens else "first ending"
+        if ends_with_bar:
             text = text[:last_bl.start] + ":|" + text[last_bl.end:]
         else:
             text = text[:end] + " :|" + text[end:]

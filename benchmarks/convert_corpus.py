@@ -1,6 +1,6 @@
 """Convert the folk tunes in music21's corpus to every format; count failures and time each step.
 
-    python benchmarks/convert_corpus.py [--limit N] [--jobs N] [--timeout S]
+    python -m benchmarks.convert_corpus [--limit N] [--jobs N] [--timeout S]
 
 Tunes that music21 cannot read are counted but not held against the converters.
 Steps are timed inside the worker process (see abcgen.render.Rendered.timings);
@@ -10,6 +10,7 @@ Steps are timed inside the worker process (see abcgen.render.Rendered.timings);
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -89,10 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     render.POOL_SIZE = max(1, args.jobs)
     render.warm_up()
 
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     outcomes, timings, examples = Counter(), {step: [] for step in STEPS}, {}
     with ThreadPoolExecutor(render.POOL_SIZE) as pool:
-        for source, outcome, detail in pool.map(lambda t: convert(t, args.timeout), tunes):
+        results = pool.map(lambda t: convert(t, args.timeout), tunes)
+        for done, (source, outcome, detail) in enumerate(results, start=1):
+            if done % 200 == 0:
+                print(f"  {done} of {len(tunes)} tunes, {time.perf_counter() - started:.0f} s", file=sys.stderr)
             outcomes[outcome] += 1
             if outcome == "ok":
                 for step in STEPS:
@@ -117,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     totals = sorted(sum(t) for t in zip(*timings.values()))
     if totals:
         print(f"  {'total':9s} {statistics.median(totals):.4f}  ({statistics.fmean(totals):.4f})")
-    print(f"wall time {wall:.1f} s with {render.POOL_SIZE} worker processes")
+    print(f"wall time {wall:.1f} s with {render.POOL_SIZE} worker processes on {os.cpu_count()} CPUs; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     for outcome, messages in sorted(examples.items()):
         for message in messages[: args.show]:
             print(f"  [{outcome}] {message[:200]}")

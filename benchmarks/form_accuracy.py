@@ -1,7 +1,7 @@
 """Does the model follow a requested form? For each requested control code, samples tunes and
 prints how often the generated tune's computed S equals the request, and how often every B does.
 
-    python benchmarks/form_accuracy.py [--tunes 100] [--checkpoint P]
+    python -m benchmarks.form_accuracy [--tunes 100] [--checkpoint P]
 """
 import argparse
 import itertools

@@ -6,7 +6,7 @@ and common keys, with no resampling (retries=0), and prints:
   * the share that abc2midi (Debian package abcmidi) converts without errors,
   * the share of bars whose length is what the meter asks for (pickup and final bars excepted).
 
-    python benchmarks/sample_quality.py [--tunes 200] [--checkpoint P]
+    python -m benchmarks.sample_quality [--tunes 200] [--checkpoint P]
 """
 import argparse
 import itertools

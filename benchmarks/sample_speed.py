@@ -5,7 +5,7 @@ carries the state and feeds one character per step, and samples many tunes as on
 For the shipped model size and for the seed's Embedding16/LSTM64 size, prints characters per second
 of both for one 500-character tune, their ratio, and the time for 8 tunes batched against 1.
 
-    python benchmarks/sample_speed.py [--chars 500]
+    python -m benchmarks.sample_speed [--chars 500]
 """
 import argparse
 import time

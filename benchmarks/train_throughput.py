@@ -5,7 +5,7 @@ batch is padding. abcgen packs tunes into a stream and trains on full windows. B
 after the other, on the same data, model size and batch size; only real (non-padding) characters
 count.
 
-    python benchmarks/train_throughput.py [--steps 6] [--hidden 512] [--layers 2]
+    python -m benchmarks.train_throughput [--steps 6] [--hidden 512] [--layers 2]
 """
 import argparse
 import time
