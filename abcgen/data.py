@@ -27,12 +27,18 @@ from abcgen.errors import DataError, FieldError
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 VALID_FRACTION = 0.05        # share of tunes held out for validation when a source has no split
 IRISHMAN_COLUMNS = ("control code", "abc notation")
-NORMALIZATION_VERSION = "1"  # bump when `normalize` changes, so cached corpora are rebuilt
+NORMALIZATION_VERSION = "2"  # bump when `normalize` changes, so cached corpora are rebuilt
 
 # Body lines that are music: everything except these information fields (kept: K, M, L, Q changes).
 _BODY_FIELDS_KEPT = set("KMLQ")
 _FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
-_ANNOTATION = re.compile(r'"[\^_<>@][^"]*"')  # "^text" etc.: printed words, not music
+_QUOTED = re.compile(r'"([^"]*)"')
+# A chord symbol ("Am", "D7", "G/B", "Bbmaj7"); any other quoted text ("^Fine", "D.C.", "~") is
+# printed words, not music, and standard tools reject it as a chord.
+_CHORD_SYMBOL = re.compile(r"\(?[A-G][#b]?(m|min|maj|M|dim|aug|sus|add|\+|o)?[0-9]*"
+                           r"(sus[0-9]*|add[0-9]*)?(/[A-G][#b]?)?\)?")
+# Spans that are not notes: decorations !...!, quoted text and inline fields [K:...].
+_PROTECTED = re.compile(r'![^!\n]*!|"[^"]*"|\[[A-Za-z]:[^\]]*\]')
 _INLINE_FIELD_LINE = re.compile(r"^\[[A-Za-z]:[^\]]*\]$")
 _COMMENT = re.compile(r"(?<!\\)%.*$")
 
@@ -199,7 +205,7 @@ def normalize(raw: str) -> str:
                 if canonical:  # as an inline field, so no body line ever looks like a header line
                     body.append(f"[{letter}:{canonical}]")
             continue
-        line = _ANNOTATION.sub("", line)
+        line = _clean_music_line(line)
         line = re.sub(r" +", " ", line).strip()
         if line:
             body.append(line)
@@ -221,6 +227,23 @@ def normalize(raw: str) -> str:
     return tune
 
 
+def _clean_music_line(line: str) -> str:
+    """Remove what standard ABC tools trip over and that carries no music: quoted text that is
+    not a chord symbol, up/down-bow marks (u, v); and write a decoration before a slur as a
+    decoration of the slur's first note (`T(AB)` -> `(TAB)`)."""
+    line = _QUOTED.sub(lambda m: m.group(0) if _CHORD_SYMBOL.fullmatch(m.group(1)) else "", line)
+    pieces, last = [], 0
+    for m in _PROTECTED.finditer(line):
+        pieces += [_clean_notes(line[last:m.start()]), m.group(0)]
+        last = m.end()
+    return "".join(pieces + [_clean_notes(line[last:])])
+
+
+def _clean_notes(text: str) -> str:
+    text = re.sub(r"[uv]", "", text)
+    return re.sub(r"([~.HLMOPST]+)\(", r"(\1", text)
+
+
 def _default_unit(meter: str) -> str:
     """ABC's rule: unit 1/16 when the meter is below 3/4, else 1/8."""
     m = re.fullmatch(r"(\d+)/(\d+)", meter)
@@ -234,9 +257,9 @@ def body_of(tune: str) -> str:
 
 # --- preparing tunes (normalize + validate), in parallel ---------------------------------------
 
-def _prepare_one(item: tuple[str, str, str | None, bool]) -> tuple[str, str | Tune]:
-    """(raw, source, code or None, validate) -> ("ok", Tune) or ("dropped", reason)."""
-    raw, source, code, check = item
+def _prepare_one(item: tuple[str, str, str | None, bool, bool]) -> tuple[str, str | Tune]:
+    """(raw, source, code or None, validate, abc2midi) -> ("ok", Tune) or ("dropped", reason)."""
+    raw, source, code, check, check_abc2midi = item
     try:
         tune = normalize(raw)
     except Dropped as e:
@@ -246,6 +269,10 @@ def _prepare_one(item: tuple[str, str, str | None, bool]) -> tuple[str, str | Tu
         if not report.valid:
             first = report.errors[0].message if report.errors else "does not parse"
             return "dropped", "fails validation: " + _reason_kind(first)
+    if check_abc2midi:
+        errors = [m for m in abctools.abc2midi_errors(tune) or [] if m.startswith("Error")]
+        if errors:
+            return "dropped", "abc2midi: " + _reason_kind(errors[0].split(":", 1)[-1].strip())
     computed = form.control_code(body_of(tune))
     return "ok", Tune(tune, code if code is not None else computed, source)
 
@@ -293,20 +320,25 @@ def split(tunes: list[Tune], valid_fraction: float = VALID_FRACTION) -> tuple[li
 # --- the one entry point -----------------------------------------------------------------------
 
 def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int = 2,
-                valid_fraction: float = VALID_FRACTION, cache_dir: str | Path | None = None) -> Corpus:
-    """Load, normalize, validate and split a source. Raises DataError with a clear message."""
+                valid_fraction: float = VALID_FRACTION, cache_dir: str | Path | None = None,
+                abc2midi: bool = False) -> Corpus:
+    """Load, normalize, validate and split a source. Raises DataError with a clear message.
+    With `abc2midi`, tunes that abc2midi (Debian package abcmidi) reports errors on are dropped too."""
     source = str(source)
+    if abc2midi and abctools.abc2midi_errors("X:1\nM:4/4\nL:1/8\nK:C\nCDEF|]\n") is None:
+        raise DataError("the abc2midi check is on but abc2midi is not installed: "
+                        "`apt-get install abcmidi`, or turn the check off (abc2midi_check=false)")
     irishman = None if source == "folk" else _irishman_files(Path(source))
     items: dict[str, list] = {}
     if irishman:
         for part, path in irishman.items():
-            items[part] = [(abc, f"{path.name}#{i}", code, validate)
+            items[part] = [(abc, f"{path.name}#{i}", code, validate, abc2midi)
                            for i, (code, abc) in enumerate(read_irishman(path))]
     else:
         paths = folk_paths() if source == "folk" else abc_paths(Path(source))
-        items["all"] = [(raw, f"{p.parent.name}/{p.name}#{i}", None, validate)
+        items["all"] = [(raw, f"{p.parent.name}/{p.name}#{i}", None, validate, abc2midi)
                         for p in paths for i, raw in enumerate(split_tune_book(read_text(p)))]
-    fingerprint = _fingerprint(items, validate)
+    fingerprint = _fingerprint(items, validate, abc2midi)
 
     cached = _read_cache(cache_dir, fingerprint)
     if cached:
@@ -333,6 +365,7 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
         "chars_valid": sum(len(t.text) for t in valid),
         "dropped": dict(dropped),
         "validated": validate,
+        "abc2midi_checked": abc2midi,
         "fingerprint": fingerprint,
     }
     if irishman:
@@ -344,16 +377,16 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
     return corpus
 
 
-def _fingerprint(items: dict[str, list], validate: bool) -> str:
+def _fingerprint(items: dict[str, list], validate: bool, abc2midi: bool) -> str:
     """Hash of the raw tunes and the code that prepares them: same fingerprint, same corpus."""
     h = hashlib.sha256()
-    h.update(f"{NORMALIZATION_VERSION}|{validate}".encode())
+    h.update(f"{NORMALIZATION_VERSION}|{validate}|{abc2midi}".encode())
     for module in (abctools, form):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     for part in sorted(items):
         h.update(part.encode())
-        for raw, _source, code, _ in items[part]:
+        for raw, _source, code, *_ in items[part]:
             h.update(raw.encode())
             h.update((code or "").encode())
     return h.hexdigest()[:16]

@@ -263,10 +263,12 @@ class Sampler:
         return picks
 
     def _mask_body(self, logits: torch.Tensor, body: str) -> None:
-        """No header-field line in the body (a letter then ':' at a line start); no ending before
-        the first bar line."""
+        """No header-field line in the body (a letter then ':' at a line start), no blank line
+        (it would end the tune for every ABC reader), no ending before the first bar line."""
         if self.colon is not None and len(body) >= 1 and body[-1].isalpha() and (len(body) == 1 or body[-2] == "\n"):
             logits[self.colon] = float("-inf")
+        if self.newline is not None and (not body or body.endswith("\n")):
+            logits[self.newline] = float("-inf")
         if "|" not in body:
             logits[self.vocab.end_id] = float("-inf")
 

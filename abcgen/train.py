@@ -33,6 +33,7 @@ LN2 = math.log(2)
 DEFAULTS = {
     "data": "folk",            # "folk", a .abc file/folder, or an IrishMAN folder/JSON file
     "validate_data": True,     # drop tunes that fail the project's ABC validator
+    "abc2midi_check": False,   # also drop tunes abc2midi reports errors on (needs Debian's abcmidi)
     "out_dir": "runs/folk",    # latest.pt, best.pt, log.csv and loss.png go here
     "export": None,            # copy of the best model (weights only) written here at the end
     "seed": 1234,
@@ -147,7 +148,7 @@ def train(cfg: dict, resume: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
 
     corpus = load_corpus(cfg["data"], validate=cfg["validate_data"], workers=cfg["workers"],
-                         cache_dir=cfg["cache_dir"])
+                         cache_dir=cfg["cache_dir"], abc2midi=cfg["abc2midi_check"])
     if main:
         print(corpus.report(), flush=True)
     if not corpus.valid:
