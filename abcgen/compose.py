@@ -6,6 +6,7 @@ and ranks them so the best comes first.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
@@ -38,12 +39,31 @@ class Tune:
 
 
 def check(candidate: Candidate, requested_form: str = "") -> Tune:
-    """Repair and validate one sampled candidate."""
+    """Repair and validate one sampled candidate; where abc2midi is installed, its errors count too,
+    so a tune called valid also plays in standard ABC tools."""
     fixed, changes = abctools.repair(candidate.abc)
     _, body = abctools.split_tune(fixed)
-    return Tune(abc=fixed, report=abctools.validate(fixed), candidate=candidate,
+    report = abctools.validate(fixed)
+    report.problems += abc2midi_problems(fixed)
+    return Tune(abc=fixed, report=report, candidate=candidate,
                 repairs=candidate.closing + changes, requested_form=requested_form,
                 achieved_form=formtools.control_code(body))
+
+
+_ABC2MIDI_ERROR = re.compile(r"Error in line-char (\d+)-(\d+)\s*:\s*(.*)")
+
+
+def abc2midi_problems(abc: str) -> list[abctools.Problem]:
+    """abc2midi's errors as report problems; none when abc2midi is not installed."""
+    problems = []
+    for line in abctools.abc2midi_errors(abc) or []:
+        m = _ABC2MIDI_ERROR.match(line)
+        if m:
+            problems.append(abctools.Problem("error", f"abc2midi: {m.group(3).strip()}",
+                                             line=int(m.group(1)), col=int(m.group(2)) + 1))
+        elif line.startswith("Error"):
+            problems.append(abctools.Problem("error", f"abc2midi: {line}"))
+    return problems
 
 
 def rank_key(t: Tune):

@@ -1,19 +1,21 @@
 """How good are sampled tunes? Parse rates and bar-length accuracy of tunes from a checkpoint.
 
 Samples tunes at temperature 1.0 across tune types (reel, jig, slip jig, hornpipe, polka, waltz)
-and common keys, with no resampling (retries=0), and prints:
-  * the share that music21 parses and the project's validator passes,
-  * the share that abc2midi (Debian package abcmidi) converts without errors,
+and common keys, and prints, for raw samples (no resampling) and for the app's default pipeline
+(up to 2 resampling rounds for tunes that fail), side by side:
+  * the share that music21 parses,
+  * the share that abc2midi (Debian package abcmidi) reads without errors,
+  * the share that passes the project's validator (and abc2midi),
   * the share of bars whose length is what the meter asks for (pickup and final bars excepted).
 
     python -m benchmarks.sample_quality [--tunes 200] [--checkpoint P]
 """
 import argparse
 import itertools
+import re
 import time
 from collections import Counter
 
-from abcgen import abc as abctools
 from abcgen.compose import compose
 from abcgen.sample import Header, Settings, load_sampler
 
@@ -24,6 +26,35 @@ TYPES = {  # tune type: (meter, unit)
 KEYS = ["D", "G", "A", "Ador", "Edor", "Emin", "Bmin", "Dmix", "C", "F"]
 
 
+def sample(sampler, n: int, per_batch: int, temperature: float, retries: int):
+    """(type, Tune) pairs: every type in turn, each time with the next key."""
+    tunes, seed = [], 0
+    for (kind, (meter, unit)), key in zip(itertools.cycle(TYPES.items()), itertools.cycle(KEYS)):
+        if len(tunes) >= n:
+            break
+        k = min(per_batch, n - len(tunes))
+        got = compose(sampler, Header.parse(meter, unit, key), "", "",
+                      Settings(temperature, 0, 1.0, seed, 1200, k), retries=retries)
+        tunes += [(kind, t) for t in got]
+        seed += 1
+    return tunes
+
+
+def rates(tunes) -> dict:
+    n = len(tunes)
+    abc2midi_bad = sum(any(p.message.startswith("abc2midi") for p in t.report.errors) for _, t in tunes)
+    bars = sum(t.report.bars_checked for _, t in tunes)
+    return {
+        "music21 parses": sum(t.report.parsed for _, t in tunes) / n,
+        "abc2midi without errors": 1 - abc2midi_bad / n,
+        "music21 and abc2midi": sum(t.report.parsed and not any(p.message.startswith("abc2midi")
+                                                                for p in t.report.errors) for _, t in tunes) / n,
+        "validator passes": sum(t.report.valid for _, t in tunes) / n,
+        "bars of the right length": sum(t.report.bars_ok for _, t in tunes) / max(1, bars),
+        "ended by the model": sum(t.candidate.ended for _, t in tunes) / n,
+    }
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tunes", type=int, default=200)
@@ -32,51 +63,21 @@ def main():
     p.add_argument("--temperature", type=float, default=1.0)
     args = p.parse_args()
     sampler = load_sampler(args.checkpoint)
-    # Every type in turn, each time with the next key: all types and keys are covered evenly.
-    settings_cycle = zip(itertools.cycle(TYPES.items()), itertools.cycle(KEYS))
-    tunes, t0, seed = [], time.time(), 0
-    while len(tunes) < args.tunes:
-        (kind, (meter, unit)), key = next(settings_cycle)
-        header = Header.parse(meter, unit, key, title=f"{kind} in {key}")
-        n = min(args.per_batch, args.tunes - len(tunes))
-        got = compose(sampler, header, "", "", Settings(args.temperature, 0, 1.0, seed, 1200, n), retries=0)
-        tunes += [(kind, t) for t in got]
-        seed += 1
-    elapsed = time.time() - t0
-
-    parsed = sum(t.report.parsed for _, t in tunes)
-    valid = sum(t.report.valid for _, t in tunes)
-    abc2midi = [abctools.abc2midi_errors(t.abc) for _, t in tunes]
-    have_abc2midi = abc2midi[0] is not None
-    # abc2midi's warnings (a pickup bar inside a repeat, say) are not errors: count "Error" lines.
-    clean = sum(1 for e in abc2midi if not [m for m in e or [] if m.startswith("Error")]) if have_abc2midi else 0
-    bars = sum(t.report.bars_checked for _, t in tunes)
-    bars_ok = sum(t.report.bars_ok for _, t in tunes)
-    ended = sum(t.candidate.ended for _, t in tunes)
-    n = len(tunes)
-    print(f"{n} tunes sampled in {elapsed:.0f} s at temperature {args.temperature} (no resampling)")
-    print(f"music21 parses:            {parsed / n:6.1%}")
-    print(f"project validator passes:  {valid / n:6.1%}")
-    if have_abc2midi:
-        print(f"abc2midi without errors:   {clean / n:6.1%}")
-    else:
-        print("abc2midi without errors:   (abc2midi not installed: apt-get install abcmidi)")
-    print(f"bars of the right length:  {bars_ok / max(1, bars):6.1%}  ({bars_ok} of {bars}, pickup and final bars excepted)")
-    print(f"ended by the model:        {ended / n:6.1%}  (the rest closed at the length cap)")
-    by_kind = Counter(k for k, t in tunes if t.report.valid)
-    print("valid by type: " + ", ".join(f"{k} {by_kind[k]}/{sum(1 for kk, _ in tunes if kk == k)}" for k in TYPES))
-    problems = Counter(abctools_kind(p.message) for _, t in tunes for p in t.report.errors)
-    if problems:
-        print("most common errors: " + "; ".join(f"{m} ({c})" for m, c in problems.most_common(5)))
-    if have_abc2midi:
-        msgs = Counter(abctools_kind(m) for e in abc2midi for m in (e or []) if m.startswith("Error"))
-        if msgs:
-            print("most common abc2midi errors: " + "; ".join(f"{m} ({c})" for m, c in msgs.most_common(5)))
-
-
-def abctools_kind(message: str) -> str:
-    import re
-    return re.sub(r"\d+", "N", message)[:70]
+    results = {}
+    for retries in (0, 2):
+        t0 = time.time()
+        tunes = sample(sampler, args.tunes, args.per_batch, args.temperature, retries)
+        results[retries] = (rates(tunes), time.time() - t0, tunes)
+    print(f"{args.tunes} tunes at temperature {args.temperature}, {len(TYPES)} tune types x {len(KEYS)} keys")
+    print(f"{'':28s} {'raw samples':>12s} {'2 resamplings':>14s}")
+    for name in results[0][0]:
+        print(f"{name:28s} {results[0][0][name]:12.1%} {results[2][0][name]:14.1%}")
+    print(f"{'seconds':28s} {results[0][1]:12.0f} {results[2][1]:14.0f}")
+    raw = results[0][2]
+    by_kind = Counter(k for k, t in raw if t.report.valid)
+    print("raw valid by type: " + ", ".join(f"{k} {by_kind[k]}/{sum(1 for kk, _ in raw if kk == k)}" for k in TYPES))
+    problems = Counter(re.sub(r"\d+", "N", p.message)[:70] for _, t in raw for p in t.report.errors)
+    print("most common errors in raw samples: " + "; ".join(f"{m} ({c})" for m, c in problems.most_common(6)))
 
 
 if __name__ == "__main__":

@@ -152,3 +152,22 @@ def test_default_folk_source_is_there():
     tunes = [t for p in paths for t in data.split_tune_book(data.read_text(p))]
     assert len(tunes) > 4000
     assert {p.parent.name for p in paths} == set(data.FOLK_COLLECTIONS)
+
+
+def test_normalize_removes_what_standard_tools_reject():
+    tune = normalize('X:1\nM:6/8\nL:1/8\nK:D\nuA|v(f/e/d)c d2A|"~"=fed "D.C."cA^G "Am"B T(AB) [K:Ador] ~(ef)|\n')
+    body = tune.split("K:D\n", 1)[1]
+    assert body == 'A|(f/e/d)c d2A|=fed cA^G "Am"B (TAB) [K:Ador] (~ef)|\n'
+
+
+def test_abc2midi_check_drops_tunes_it_rejects(tmp_path):
+    from abcgen.abc import abc2midi_errors
+    if abc2midi_errors("X:1\nM:4/4\nL:1/8\nK:C\nCDEF|]\n") is None:
+        pytest.skip("abc2midi (Debian package abcmidi) is not installed; CI installs it")
+    path = tmp_path / "book.abc"
+    # a tie between different pitches: music21 and our validator accept it, abc2midi does not
+    path.write_text(BOOK.split("X: 14")[0] + "X:20\nM:4/4\nL:1/8\nK:G\nD2d2- f2f2 | e2de d4 |]\n")
+    plain = load_corpus(path, workers=1, valid_fraction=0.0)
+    checked = load_corpus(path, workers=1, valid_fraction=0.0, abc2midi=True)
+    assert len(checked.train) == len(plain.train) - 1
+    assert any(r.startswith("abc2midi:") for r in checked.dropped)
