@@ -1,0 +1,41 @@
+import pytest
+
+from abcgen import compose as composer
+from abcgen.abc import abc2midi_errors
+from abcgen.sample import Header, Settings, load_sampler
+
+REEL = Header.parse(meter="4/4", unit="1/8", key="G", title="Test Reel", x=3)
+
+
+@pytest.fixture(scope="module")
+def sampler(tiny_checkpoint):
+    return load_sampler(tiny_checkpoint)
+
+
+def test_compose_ranks_and_is_deterministic(sampler):
+    s = Settings(temperature=1.0, seed=4, max_chars=200, num=4)
+    a = composer.compose(sampler, REEL, "", "", s, retries=1)
+    b = composer.compose(sampler, REEL, "", "", s, retries=1)
+    assert [t.abc for t in a] == [t.abc for t in b]
+    keys = [composer.rank_key(t) for t in a]
+    assert keys == sorted(keys)
+    for t in a:
+        assert t.abc.startswith("X:3\nT:Test Reel\n")
+        assert t.to_dict()["valid"] == t.report.valid
+
+
+def test_requested_and_achieved_form_are_reported(sampler):
+    tunes = composer.compose(sampler, REEL, "", "S:2 B:8", Settings(seed=2, max_chars=200, num=2), retries=0)
+    for t in tunes:
+        assert t.requested_form == "S:2\nB:8\n"
+        assert t.achieved_form.startswith("S:")
+
+
+def test_abc2midi_problems_become_report_errors():
+    bad = "X:1\nM:4/4\nL:1/8\nK:G\nD2d2- f2f2 | e2de d4 |]\n"
+    if abc2midi_errors(bad) is None:
+        pytest.skip("abc2midi (Debian package abcmidi) is not installed; CI installs it")
+    problems = composer.abc2midi_problems(bad)
+    assert problems and problems[0].level == "error" and problems[0].line == 5
+    assert "tied" in problems[0].message
+    assert composer.abc2midi_problems("X:1\nM:4/4\nL:1/8\nK:G\nGABc dedB | c2A2 B4 |]\n") == []
