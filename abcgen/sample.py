@@ -152,6 +152,9 @@ class Sampler:
         self.code_mask[code_ids] = False           # True = forbidden
         self.letters = {vocab.index[c] for c in vocab.chars if c.isalpha()}
         self.knows_codes = all(c in vocab.index for c in "SBE")
+        self.group_masks = {}    # what may not come next inside an unclosed group (True = forbidden)
+        for group, rule in GROUP_RULES.items():
+            self.group_masks[group] = torch.tensor([c == END or rule(c) for c in vocab.chars])
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -271,6 +274,9 @@ class Sampler:
             logits[self.newline] = float("-inf")
         if "|" not in body:
             logits[self.vocab.end_id] = float("-inf")
+        group = open_group(body[body.rfind("\n") + 1:])
+        if group:
+            logits[self.group_masks[group]] = float("-inf")
 
     def _finish(self, header: Header, row) -> Candidate:
         body = row["body"].rstrip(" ")
@@ -280,6 +286,55 @@ class Sampler:
         if not body.endswith("\n"):
             body += "\n"
         return Candidate(header=header, code=row["code"], body=body, ended=row["ended"], closing=closing)
+
+
+# Inside an unclosed group (a chord [CEG], a chord symbol "Am", a decoration !trill!, grace notes
+# {g}, an inline field [K:G]) a line break, a bar line or the end of the tune would break the tune
+# for every ABC reader; inside a chord only notes may follow. Each rule says what is forbidden.
+CHORD_CHARS = set("ABCDEFGabcdefg^_=,'0123456789/]")
+GROUP_RULES = {
+    "bracket": lambda c: c in " \n]",                      # "[" just written: chord, field or ending
+    "chord": lambda c: c not in CHORD_CHARS,
+    "field": lambda c: c in "\n|[",
+    "quote": lambda c: c in "\n|",
+    "decoration": lambda c: c in "\n| ",
+    "grace": lambda c: c in "\n|",
+}
+
+
+def open_group(line: str) -> str | None:
+    """The kind of group left open at the end of `line` (a line of an ABC body), or None."""
+    group, i = None, 0
+    while i < len(line):
+        c = line[i]
+        if group == "quote":
+            group = None if c == '"' else group
+        elif group == "decoration":
+            group = None if c == "!" else group
+        elif group == "grace":
+            group = None if c == "}" else group
+        elif group in ("chord", "field"):
+            group = None if c == "]" else group
+        elif c == '"':
+            group = "quote"
+        elif c == "!":
+            group = "decoration"
+        elif c == "{":
+            group = "grace"
+        elif c == "[":
+            rest = line[i + 1:i + 3]
+            if not rest:
+                group = "bracket"
+            elif rest[0] in "|0123456789":
+                group = None                                 # [| bar line or [1 ending
+            elif len(rest) == 2 and rest[0].isalpha() and rest[1] == ":":
+                group, i = "field", i + 2
+            elif len(rest) == 1 and rest[0].isalpha() and rest[0] not in "ABCDEFGabcdefg":
+                return "bracket"                             # "[K" so far: a field may follow
+            else:
+                group = "chord"
+        i += 1
+    return group
 
 
 def close_at_last_bar(body: str) -> tuple[str, list[str]]:

@@ -134,3 +134,33 @@ def test_requested_form_is_the_prompt(sampler):
     tunes = sampler.sample(JIG, "", "S:2 B:8", Settings(seed=1, max_chars=200, num=2))
     for t in tunes:
         assert t.code.startswith("S:2\nB:8\n")
+
+
+@pytest.mark.parametrize("line,group", [
+    ("AB [CE", "chord"), ("AB [CEG] d", None), ('A "Am', "quote"), ('A "Am" B', None),
+    ("A !tri", "decoration"), ("{g", "grace"), ("[K:G", "field"), ("[K:G] A", None),
+    ("[", "bracket"), ("[|A", None), ("[1 A", None),
+])
+def test_open_group(line, group):
+    from abcgen.sample import open_group
+    assert open_group(line) == group
+
+
+def test_unclosed_chord_cannot_be_left_open(sampler):
+    """A model that opens a chord and then wants a bar line must close the chord first."""
+    vocab = sampler.vocab
+
+    class Opens(torch.nn.Module):
+        def forward(self, x, state=None):
+            state = state or (torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
+            logits = torch.full((x.shape[0], x.shape[1], len(vocab)), -5.0)
+            for r in range(x.shape[0]):
+                prev = vocab.chars[int(x[r, -1])]
+                want = {"[": "C", "C": "|", "|": "["}.get(prev, "[")
+                logits[r, -1, vocab.index[want]] = 5.0
+                logits[r, -1, vocab.index["]"]] = 1.0
+            return logits, state
+    s = Sampler(Opens().eval(), vocab)
+    s.knows_codes = False
+    body = s.sample(JIG, "", "", Settings(temperature=0, max_chars=60))[0].body
+    assert "[C|" not in body and "[C]" in body
