@@ -14,6 +14,7 @@ from abcgen.sample import Header, Settings, load_sampler
 FORMS = {
     "AABB reel, 8 bars": ("S:2 B:8 E:5 B:8", ("4/4", "1/8"), ["D", "G", "A", "Ador"]),
     "AABB jig, 8 bars": ("S:2 B:8 E:5 B:8", ("6/8", "1/8"), ["D", "G", "Edor", "Dmix"]),
+    "AABB jig, 8 bars + pickup": ("S:2 B:9 E:5 B:9", ("6/8", "1/8"), ["D", "G", "Edor", "Dmix"]),
     "AB, 16 bars": ("S:2 B:16 E:6 B:16", ("4/4", "1/8"), ["D", "G", "Emin"]),
     "3 parts slip jig": ("S:3 B:8 E:5 B:8 E:5 E:5 B:8", ("9/8", "1/8"), ["D", "G", "Ador"]),
     "one part, 16 bars": ("S:1 B:16", ("3/4", "1/8"), ["D", "G", "F"]),
