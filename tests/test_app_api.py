@@ -61,7 +61,8 @@ def running_app(checkpoint: Path, workdir: Path):
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not answer in {START_TIMEOUT} s:\n{(workdir / 'app.log').read_text()}")
+                log_text = (workdir / "app.log").read_text()
+                raise RuntimeError(f"the app did not answer in {START_TIMEOUT} s:\n{log_text}")
             time.sleep(0.5)
         yield url
     finally:
@@ -173,11 +174,23 @@ def test_file_route_refuses_files_outside_the_apps_output(app_url, request, name
         assert status in (403, 404), f"{route} answered {status}"
 
 
-def test_page_loads_follow_script_locally(app_url):
-    page = httpx.get(app_url + "/", timeout=10).text
-    assert "follow.js" in page or "follow.js" in httpx.get(app_url + "/config", timeout=10).text
-    config = httpx.get(app_url + "/config", timeout=10).json()
-    head = config.get("head") or ""
+def test_note_follower_script_is_served_by_the_app_itself(app_url):
+    head = httpx.get(app_url + "/config", timeout=10).json()["head"]
     src = head.split('src="', 1)[1].split('"', 1)[0]
-    script = httpx.get(app_url + src, timeout=10)
+    assert not src.startswith(("http:", "https:", "//")), src  # no CDN: the page works offline
+    script = httpx.get(f"{app_url}/{src.lstrip('/')}", timeout=10)
     assert script.status_code == 200 and "playing" in script.text
+
+
+def test_tune_types_and_examples_are_accepted_as_they_stand(request):
+    import app
+    from abcgen.form import PRESETS
+    from abcgen.sample import check_opening, load_sampler
+
+    for kind, (meter, unit, tempo, form) in app.TUNE_TYPES.items():
+        assert form in PRESETS, kind
+    vocab = load_sampler(checkpoint_for_tests(request)).vocab
+    for example in app.EXAMPLES:
+        _, title, meter, unit, key, tempo, opening, form = app.example_row(*example)
+        app.read_request(1, title, meter, unit, key, tempo, form, 1.0, 0, 1.0, 0, 1200, 1)
+        check_opening(opening, vocab)

@@ -20,7 +20,8 @@ COMPOSE_TIMEOUT = 120
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                       reason="needs /usr/bin/chromium and /usr/bin/chromedriver (apt install chromium chromium-driver)"),
+                       reason="needs /usr/bin/chromium and /usr/bin/chromedriver "
+                              "(apt install chromium chromium-driver)"),
 ]
 
 
@@ -73,7 +74,7 @@ def test_compose_a_jig_in_the_browser(browser, app_url):
     wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#meter input").get_attribute("value") == "6/8",
              10, "the jig preset to fill in the meter")
 
-    browser.find_element(By.CSS_SELECTOR, "#title input").send_keys("The Browser Jig")
+    browser.find_element(By.CSS_SELECTOR, "#title textarea").send_keys("The Browser Jig")
     browser.find_element(By.CSS_SELECTOR, "#opening textarea").send_keys("A|dAF DFA|dfe dcB|")
     browser.find_element(By.CSS_SELECTOR, "#compose").click()
 
@@ -82,8 +83,7 @@ def test_compose_a_jig_in_the_browser(browser, app_url):
     assert len(notes) > 3
     assert "The Browser Jig" in browser.find_element(By.CSS_SELECTOR, "#notation").text
 
-    browser.find_element(By.CSS_SELECTOR, "#downloads-tab-button, button[id$='downloads-tab-button']").click() \
-        if browser.find_elements(By.CSS_SELECTOR, "#downloads-tab-button") else None
+    browser.find_element(By.CSS_SELECTOR, "#downloads-tab-button").click()
     midi_link = wait_for(lambda: [a for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")
                                   if (a.get_attribute("href") or "").endswith(".mid")],
                          30, "a MIDI download link")[0]
@@ -94,7 +94,29 @@ def test_compose_a_jig_in_the_browser(browser, app_url):
     assert abc.startswith("X:1\nT:The Browser Jig\nM:6/8\nL:1/8\n")
     assert "A|dAF DFA|dfe dcB|" in abc
 
+    # Playing the audio lights up the engraved notes as they sound.
+    browser.find_element(By.CSS_SELECTOR, "#abc-tab-button").click()
+    browser.execute_script("document.querySelector('#audio audio').play()")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#notation g.note.playing"), 20,
+             "a highlighted note while the audio plays")
+    time.sleep(1.5)
+    browser.execute_script("document.querySelector('#audio audio').pause()")
     save_screenshot(browser)
+
+
+def test_a_bad_field_is_named_beside_it(browser, app_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(app_url)
+    key = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#key input"), 60, "the page")
+    key.send_keys(Keys.CONTROL, "a")
+    key.send_keys("Xyz", Keys.TAB)
+    browser.find_element(By.CSS_SELECTOR, "#compose").click()
+    message = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#key .validation-error").text, 20,
+                       "the key field's error message")
+    assert message.startswith("key:") and "Xyz" in message
+    assert "Traceback" not in browser.page_source
 
 
 def save_screenshot(browser):
