@@ -34,9 +34,20 @@ _CLEF_WORDS = {"treble", "bass", "bass3", "alto", "alto1", "alto2", "tenor", "pe
 _KEY_HELP = "e.g. D, Dmix, Ador, Bm, F#min"
 
 
+MAX_FIELD = 100  # characters: no real header value is longer, and a huge one must not cost time
+
+
+def _bounded(field: str, text: str | None) -> str:
+    """The field text, refused with a clear message when it is absurdly long."""
+    text = text or ""
+    if len(text) > MAX_FIELD:
+        raise FieldError(field, f"is {len(text)} characters long; a {field} value is at most {MAX_FIELD}")
+    return text
+
+
 def parse_meter(text: str) -> str:
     """Canonical M: value ("6/8", "C", "C|", "none"); a clear FieldError otherwise."""
-    s = re.sub(r"\s+", "", text or "")
+    s = re.sub(r"\s+", "", _bounded("meter", text))
     if s.lower() == "none":
         return "none"
     if s in ("C", "c"):
@@ -65,7 +76,7 @@ def meter_length(meter: str) -> Fraction | None:
 
 def parse_unit(text: str) -> str:
     """Canonical L: value ("1/8"); a clear FieldError otherwise."""
-    s = re.sub(r"\s+", "", text or "")
+    s = re.sub(r"\s+", "", _bounded("unit", text))
     m = re.fullmatch(r"1/(\d+)", s)
     if m and int(m.group(1)) in _POWERS_OF_TWO:
         return f"1/{int(m.group(1))}"
@@ -79,7 +90,7 @@ def _is_clef_token(token: str) -> bool:
 
 def parse_key(text: str) -> str:
     """Canonical K: value in the IrishMAN spelling (G, Emin, Dmix, Ador, HP, none)."""
-    tokens = [t for t in (text or "").split() if not _is_clef_token(t)]
+    tokens = [t for t in _bounded("key", text).split() if not _is_clef_token(t)]
     if not tokens:
         raise FieldError("key", f"the key is empty; write a key, {_KEY_HELP}")
     first = tokens[0]
@@ -112,6 +123,7 @@ def parse_tempo(text: str | None) -> str | None:
     """Canonical Q: value ("1/4=120"); None when empty or text only; FieldError when bad."""
     if text is None or not text.strip():
         return None
+    text = _bounded("tempo", text)
     if text.count('"') % 2:
         raise FieldError("tempo", f"{text!r} has an unclosed quote; write it like 1/4=120")
     s = re.sub(r'"[^"]*"', " ", text)

@@ -58,16 +58,29 @@ def read(path: str | Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"checkpoint {path} was refused: it contains Python objects or code "
-                              f"that a safe load does not allow ({str(e).splitlines()[0][:120]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0][:120]})") from None
+        if "global" in str(e).lower():   # a class or function to import: code, not weights
+            raise CheckpointError(f"checkpoint {path} was refused: it contains Python objects or code "
+                                  f"that a safe load does not allow ({_unsafe_name(e)})") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({_first_line(e)})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({_first_line(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an abcgen checkpoint")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {payload.get('version')}; "
                               f"this abcgen reads version {VERSION}")
     return payload
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return (lines[0][:120] if lines else type(e).__name__)
+
+
+def _unsafe_name(e: BaseException) -> str:
+    import re
+    m = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+    return f"it would import {m.group(1)}" if m else _first_line(e)
 
 
 def load(path: str | Path | None = None, device: str = "cpu") -> tuple[CharLSTM, Vocab, dict]:
@@ -79,5 +92,5 @@ def load(path: str | Path | None = None, device: str = "cpu") -> tuple[CharLSTM,
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path or SHIPPED} does not match this model "
-                              f"({str(e).splitlines()[0][:160]})") from None
+                              f"({_first_line(e)})") from None
     return model.to(device).eval(), vocab, payload

@@ -105,12 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="TUNE.abc", help="ABC files; tune books allowed")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the output files")
-    parser.add_argument("--tempo", type=float, metavar="BPM", help="quarter notes per minute (default: the tune's Q:, else one for its rhythm)")
-    parser.add_argument("--timeout", type=float, default=20.0, metavar="S", help="give up on a tune after this many seconds (default 20)")
+    parser.add_argument("--tempo", type=float, metavar="BPM",
+                        help="quarter notes per minute (default: the tune's Q:, else one for its rhythm)")
+    parser.add_argument("--timeout", type=float, default=20.0, metavar="S",
+                        help="give up on a tune after this many seconds (default 20)")
     parser.add_argument("--json", action="store_true", help="print one JSON report on stdout instead of text")
     args = parser.parse_args(argv)
-    if args.tempo is not None and args.tempo <= 0:
-        parser.error("--tempo must be a positive number of quarter notes per minute")
+    if args.tempo is not None and not 20 <= args.tempo <= 400:
+        parser.error("--tempo must be between 20 and 400 quarter notes per minute")
+    if not 0 < args.timeout <= 600:
+        parser.error("--timeout must be more than 0 and at most 600 seconds")
 
     from abcgen import abc as abctools
 
@@ -146,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 entry.update(ok=True, bpm=rendered.bpm, duration=round(rendered.duration, 3),
                              files={k: str(p) for k, p in paths.items()},
                              timings={k: round(v, 4) for k, v in rendered.timings.items()})
-                print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s at {rendered.bpm:g} quarter notes a minute",
-                      file=log)
+                print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s "
+                      f"at {rendered.bpm:g} quarter notes a minute", file=log)
             results.append(entry)
 
     if args.json:

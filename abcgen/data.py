@@ -366,7 +366,7 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
         "dropped": dict(dropped),
         "validated": validate,
         "abc2midi_checked": abc2midi,
-        "fingerprint": fingerprint,
+        "fingerprint": corpus_fingerprint(train, valid),
     }
     if irishman:
         both = train + valid
@@ -377,8 +377,19 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
     return corpus
 
 
+def corpus_fingerprint(train: list[Tune], valid: list[Tune]) -> str:
+    """Hash of the prepared training and validation text: the same fingerprint means the model
+    was trained on exactly the same data, whatever code version prepared it."""
+    h = hashlib.sha256()
+    for part in (train, valid):
+        for t in part:
+            h.update(t.text.encode() + b"\x04")
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
 def _fingerprint(items: dict[str, list], validate: bool, abc2midi: bool) -> str:
-    """Hash of the raw tunes and the code that prepares them: same fingerprint, same corpus."""
+    """Cache key: hash of the raw tunes and of the code that prepares them."""
     h = hashlib.sha256()
     h.update(f"{NORMALIZATION_VERSION}|{validate}|{abc2midi}".encode())
     for module in (abctools, form):

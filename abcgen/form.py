@@ -167,6 +167,8 @@ def _error(message: str) -> FieldError:
 
 def _parse(code: str, check_limits: bool) -> Form:
     """Read a code or a prefix of one, checking the order of values as it goes."""
+    if len(code) > 1000:
+        raise _error(f"the form is {len(code)} characters long; a form code is at most 1000")
     text = re.sub(r"\s*:\s*", ":", code.strip())
     tokens = [t for t in re.split(r"[\s,;]+", text) if t]
     form = Form()

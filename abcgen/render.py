@@ -285,9 +285,9 @@ def note_events(score, bpm: float) -> list[NoteEvent]:
                 if graces:  # grace notes steal time from this note, at most half of it
                     steal = min(GRACE_QL * len(graces), length / 2)
                     each = steal / len(graces)
-                    for i, (_, gp) in enumerate(graces):
-                        for p in gp:
-                            events.append(NoteEvent(float((onset + i * each) * seconds), float(each * seconds), p, MELODY_VELOCITY, 0))
+                    for i, (_, grace_pitches) in enumerate(graces):
+                        start_s, dur_s = float((onset + i * each) * seconds), float(each * seconds)
+                        events += [NoteEvent(start_s, dur_s, p, MELODY_VELOCITY, 0) for p in grace_pitches]
                     onset, length = onset + steal, length - steal
                     graces = []
                 velocity = ACCENT_VELOCITY if downbeat and el.offset == 0 else MELODY_VELOCITY

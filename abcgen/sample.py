@@ -26,6 +26,7 @@ MAX_OPENING = 1000       # characters of opening a user may type
 MAX_TITLE = 200
 CODE_CHARS = set("SBE:0123456789\n")
 CODE_LIMIT = 120         # characters the model may spend writing the form before the header is forced
+GREEDY_BELOW = 0.01      # temperatures this low are greedy: dividing by them overflows the logits
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Header:
 
 @dataclass(frozen=True)
 class Settings:
-    temperature: float = 1.0   # 0 means greedy: always the most likely character
+    temperature: float = 1.0   # 0 (or below 0.01) means greedy: always the most likely character
     top_k: int = 0             # keep only the k most likely characters (0: all)
     top_p: float = 1.0         # keep the smallest set of characters whose probability reaches p
     seed: int = 0
@@ -171,6 +172,7 @@ class Sampler:
         """Yields the bodies written so far (list of str) every `every` characters, and finally the
         list of finished Candidates."""
         settings = settings.checked()
+        self._check_header(header)
         opening = check_opening(opening, self.vocab)
         code = formtools.code_prefix(form) if form and form.strip() else ""
         if code and not self.knows_codes:
@@ -233,6 +235,13 @@ class Sampler:
 
     # -- internals ------------------------------------------------------------------------------
 
+    def _check_header(self, header: Header) -> None:
+        """Each header value the model reads must be written in characters it knows."""
+        for name, letter, value in (("meter", "M", header.meter), ("unit", "L", header.unit),
+                                    ("key", "K", header.key), ("tempo", "Q", header.tempo)):
+            if value:
+                self.vocab.encode(f"{letter}:{value}\n", field=name)
+
     def _choose(self, logits: torch.Tensor, rows, settings: Settings, gen) -> list[int]:
         """Next character per row: forced characters first, else sampled under the masks."""
         logits = logits.float().clone()
@@ -245,7 +254,7 @@ class Sampler:
                     logits[r][mask] = float("-inf")
             else:
                 self._mask_body(logits[r], row["body"])
-        if settings.temperature == 0:
+        if settings.temperature < GREEDY_BELOW:
             picks = logits.argmax(-1)
         else:
             logits = logits / settings.temperature

@@ -58,8 +58,11 @@ DEFAULTS = {
 def load_config(path: str | None, overrides: list[str]) -> dict:
     config = copy.deepcopy(DEFAULTS)
     if path:
-        with open(path) as f:
-            _merge(config, yaml.safe_load(f) or {})
+        try:
+            with open(path) as f:
+                _merge(config, yaml.safe_load(f) or {})
+        except (OSError, yaml.YAMLError) as e:
+            raise SystemExit(f"config {path}: cannot be read ({e})") from None
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -68,11 +71,42 @@ def load_config(path: str | None, overrides: list[str]) -> dict:
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
+            if not isinstance(node, dict):
+                raise SystemExit(f"override {item!r}: {p} is a single value, not a group of settings")
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SystemExit(f"override {item!r}: the value is not readable; use plain numbers or text") from None
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         raise SystemExit(f"unknown config key(s): {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    _check_types(config, DEFAULTS)
     return config
+
+
+def _check_types(config: dict, defaults: dict, prefix: str = "") -> None:
+    """Each setting has the kind of value its default has (a number where a number is due)."""
+    for key, default in defaults.items():
+        value, name = config.get(key), prefix + key
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise SystemExit(f"config {name} must be a mapping like {default}")
+            unknown = set(value) - set(default)
+            if unknown:
+                raise SystemExit(f"unknown config key(s) in {name}: {sorted(unknown)}; known: {sorted(default)}")
+            _check_types(value, default, name + ".")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise SystemExit(f"config {name} must be true or false, not {value!r}")
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise SystemExit(f"config {name} must be a number, not {value!r}")
+            if isinstance(default, int) and not isinstance(value, int):
+                raise SystemExit(f"config {name} must be a whole number, not {value!r}")
+            if value < 0 or abs(value) == float("inf"):
+                raise SystemExit(f"config {name} must be a finite number from 0 up, not {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise SystemExit(f"config {name} must be text, not {value!r}")
 
 
 def _merge(base: dict, extra: dict) -> None:

@@ -49,10 +49,11 @@ def corpus_tunes() -> list[tuple[str, str]]:
 
 def failed_step(message: str) -> str:
     """Which step a RenderError came from, by its wording."""
-    for prefix, step in [("Could not read", "parse"), ("This is not an ABC", "parse"), ("The tune has no notes", "parse"),
-                         ("The tune is empty", "parse"), ("Could not write MusicXML", "musicxml"),
-                         ("Could not engrave", "svg"), ("took longer", "timeout"), ("crashed", "crash")]:
-        if message.startswith(prefix) or prefix in message:
+    wordings = [("Could not read", "parse"), ("This is not an ABC", "parse"), ("The tune has no notes", "parse"),
+                ("The tune is empty", "parse"), ("Could not write MusicXML", "musicxml"),
+                ("Could not engrave", "svg"), ("took longer", "timeout"), ("crashed", "crash")]
+    for wording, step in wordings:
+        if wording in message:
             return step
     return "other"
 

@@ -62,6 +62,11 @@ G2 {a}B2 (3efg d2|G8-|G4 A4|]
 """
 
 
+def render_tune(abc: str, **options) -> render.Rendered:
+    """render() with a bound generous enough for a busy test machine."""
+    return render.render(abc, **{"timeout": 120, **options})
+
+
 def corpus_tune(relative: str) -> str:
     return (CORPUS / relative).read_text(encoding="utf-8")
 
@@ -109,14 +114,14 @@ def wav_info(data: bytes) -> tuple[int, float, int]:
 
 @pytest.fixture(scope="module")
 def corpus_renders():
-    return {name: render.render(corpus_tune(path), bpm=120) for name, path in CORPUS_TUNES.items()}
+    return {name: render_tune(corpus_tune(path), bpm=120) for name, path in CORPUS_TUNES.items()}
 
 
 # --- MIDI ------------------------------------------------------------------------------------------
 
 
 def test_midi_plays_repeats_and_endings_in_order_at_the_written_tempo():
-    rendered = render.render(ENDINGS)
+    rendered = render_tune(ENDINGS)
     assert rendered.bpm == 120
     tpq, tempo, tracks = midi_tracks(rendered.midi)
     assert tempo == 500_000  # 120 quarter notes a minute
@@ -203,11 +208,11 @@ def test_musicxml_round_trips_through_music21(corpus_renders):
 
 
 def test_wav_length_follows_the_tempo():
-    rate, seconds, peak = wav_info(render.render(EIGHT_BARS, bpm=120).wav)
+    rate, seconds, peak = wav_info(render_tune(EIGHT_BARS, bpm=120).wav)
     assert rate == 22050
     assert seconds == pytest.approx(16 + render.RELEASE_S, abs=0.01)
     assert peak > 20_000  # normalised, not silent
-    _, faster, _ = wav_info(render.render(EIGHT_BARS, bpm=240).wav)
+    _, faster, _ = wav_info(render_tune(EIGHT_BARS, bpm=240).wav)
     assert faster == pytest.approx(8 + render.RELEASE_S, abs=0.01)
 
 
@@ -220,7 +225,7 @@ def test_default_tempo_comes_from_q_then_rhythm_then_meter():
     assert render.default_bpm(reel_in_sixteenths) == 100
     assert render.default_bpm("X:1\nM:4/4\nL:1/8\nK:D\nABcd efga|\n") == 200  # reel, half note 100
     assert render.default_bpm("X:1\nM:5/4\nK:D\nA|\n") == render.FALLBACK_BPM
-    assert render.render(EIGHT_BARS, wav=False).bpm == 200
+    assert render_tune(EIGHT_BARS, wav=False).bpm == 200
 
 
 # --- bounds and bad input --------------------------------------------------------------------------
@@ -229,8 +234,8 @@ def test_default_tempo_comes_from_q_then_rhythm_then_meter():
 def test_timeout_stops_the_work_and_the_next_tune_still_converts():
     render.warm_up()
     with pytest.raises(RenderError, match="longer than 0.001 s"):
-        render.render(corpus_tune(CORPUS_TUNES["grace notes, triplets, endings"]), timeout=0.001)
-    assert render.render(ENDINGS, wav=False).midi
+        render_tune(corpus_tune(CORPUS_TUNES["grace notes, triplets, endings"]), timeout=0.001)
+    assert render_tune(ENDINGS, wav=False).midi
 
 
 def test_a_crashed_worker_becomes_a_render_error():
@@ -246,8 +251,8 @@ def test_a_crashed_worker_becomes_a_render_error():
 
     threading.Thread(target=kill_soon).start()
     with pytest.raises(RenderError, match="crashed"):
-        render.render(long_tune, timeout=20)
-    assert render.render(ENDINGS, wav=False).midi
+        render_tune(long_tune)
+    assert render_tune(ENDINGS, wav=False).midi
 
 
 @pytest.mark.parametrize("text, message", [
@@ -260,17 +265,17 @@ def test_a_crashed_worker_becomes_a_render_error():
 ])
 def test_garbage_gives_a_clear_render_error(text, message):
     with pytest.raises(RenderError, match=re.escape(message)):
-        render.render(text)
-    assert render.render(ENDINGS, wav=False).midi  # the caller and the worker survive
+        render_tune(text)
+    assert render_tune(ENDINGS, wav=False).midi  # the caller and the worker survive
 
 
 def test_a_tune_book_renders_its_first_tune():
     book = EIGHT_BARS + "\n" + ENDINGS
-    assert render.render(book, bpm=120, wav=False).duration == pytest.approx(16 + render.RELEASE_S)
+    assert render_tune(book, bpm=120, wav=False).duration == pytest.approx(16 + render.RELEASE_S)
 
 
 def test_write_files_writes_every_format_and_no_temporary_files(tmp_path):
-    rendered = render.render(ENDINGS)
+    rendered = render_tune(ENDINGS)
     paths = render.write_files(rendered, ENDINGS, tmp_path, "endings")
     assert set(paths) == {"abc", "midi", "musicxml", "wav", "svg"}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -286,7 +291,7 @@ def test_convert_cli_writes_five_files_per_tune_of_a_book(tmp_path, capsys):
     book = tmp_path / "book.abc"
     book.write_text(EIGHT_BARS + "\n" + ENDINGS)
     out = tmp_path / "out"
-    assert convert.main([str(book), "--out", str(out), "--tempo", "150"]) == 0
+    assert convert.main([str(book), "--out", str(out), "--tempo", "150", "--timeout", "120"]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert len(names) == 10
     for stem in ("book-2-eight-bars", "book-1-endings"):
@@ -305,7 +310,7 @@ def test_convert_cli_fails_on_bad_files_and_writes_nothing_for_them(tmp_path, ca
     good.write_text(ENDINGS)
     out = tmp_path / "out"
     args = [str(latin1), str(no_tune), str(broken), str(tmp_path / "missing.abc"), str(good), "--out", str(out)]
-    assert convert.main(args + ["--json"]) == 1
+    assert convert.main(args + ["--json", "--timeout", "120"]) == 1
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"good.{ext}" for ext in ("abc", "mid", "musicxml", "wav", "svg"))
     err = capsys.readouterr().err

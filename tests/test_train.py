@@ -1,6 +1,7 @@
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import time
 
@@ -100,10 +101,14 @@ def test_corrupt_truncated_and_unsafe_checkpoints(small_book, tmp_path):
 
 def test_ddp_two_processes_on_cpu(small_book, tmp_path):
     out = tmp_path / "ddp"
-    args = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    with socket.socket() as sock:                     # a free loopback port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["-m", "torch.distributed.run", "--nproc_per_node", "2",
+            "--master_addr", "127.0.0.1", "--master_port", str(port),
             "-m", "abcgen.train", "--config", "configs/tiny.yaml",
             *tiny_overrides(small_book, out, max_steps=20, batch_size=2)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
     res = subprocess.run([PYTHON, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     payload = checkpoint.read(out / "latest.pt")

@@ -1,0 +1,371 @@
+"""Reliability and safety: crash-safe checkpoints, safe loading, and the running app's file route,
+download cleanup and flagging.
+
+The app runs as `python app.py` would, in a subprocess on a free loopback port, on the shipped
+checkpoint when it exists (ABCGEN_CHECKPOINT, if set, wins), else on conftest's tiny one. Its file
+cache is swept every 2 s here (files older than 6 s), so cleanup can be watched within a test.
+"""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import torch
+
+from abcgen import checkpoint
+from abcgen.errors import CheckpointError
+from abcgen.model import CharLSTM, ModelConfig
+from abcgen.vocab import Vocab
+from conftest import PYTHON, ROOT
+
+START_TIMEOUT = 300     # importing, loading the model and starting the converters, on a busy CPU
+SWEEP = (2, 6)          # seconds: how often the cache is swept, and the age of files it deletes
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints: an interrupted write never replaces a good file
+
+def small_model(seed: int) -> tuple[CharLSTM, Vocab]:
+    torch.manual_seed(seed)
+    vocab = Vocab(list("\nABCDEFGabcdefg|:/2 XKLM"))
+    return CharLSTM(ModelConfig(len(vocab), embedding_dim=8, hidden_size=32, num_layers=1)), vocab
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("failure", [OSError("No space left on device"), KeyboardInterrupt()])
+def test_a_write_interrupted_half_way_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch, failure):
+    path = tmp_path / "best.pt"
+    good, vocab = small_model(1)
+    checkpoint.save(path, good, vocab, metrics={"step": 1})
+    before = path.read_bytes()
+
+    real_save = torch.save
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        data = buffer.getvalue()
+        f.write(data[: len(data) // 2])      # half a checkpoint reaches the disk...
+        f.flush()
+        raise failure                        # ...then the disk fills up, or the user presses Ctrl-C
+
+    newer, _ = small_model(2)
+    monkeypatch.setattr(checkpoint.torch, "save", save_half_then_fail)
+    with pytest.raises(type(failure)):
+        checkpoint.save(path, newer, vocab, metrics={"step": 2})
+    monkeypatch.undo()
+
+    assert path.read_bytes() == before
+    model, _, payload = checkpoint.load(path)
+    assert payload["metrics"] == {"step": 1}
+    assert same_weights(model.state_dict(), good.state_dict())
+    # The next save goes through, over whatever the failed one left behind.
+    checkpoint.save(path, newer, vocab, metrics={"step": 3})
+    model, _, payload = checkpoint.load(path)
+    assert payload["metrics"] == {"step": 3} and same_weights(model.state_dict(), newer.state_dict())
+
+
+SAVER = """
+import sys
+import torch
+from abcgen import checkpoint
+from abcgen.model import CharLSTM, ModelConfig
+from abcgen.vocab import Vocab
+torch.manual_seed(0)
+vocab = Vocab(list("abc"))
+model = CharLSTM(ModelConfig(len(vocab), embedding_dim=16, hidden_size=256, num_layers=2))
+step = 0
+while True:
+    checkpoint.save(sys.argv[1], model, vocab, metrics={"step": step})
+    if step == 0:
+        print("saved", flush=True)
+    step += 1
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.13, 0.41])
+def test_sigkill_during_saves_never_leaves_a_broken_checkpoint(tmp_path, delay):
+    """A process that saves over and over is killed at some moment: the file always loads."""
+    path = tmp_path / "latest.pt"
+    proc = subprocess.Popen([PYTHON, "-c", SAVER, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    try:
+        assert proc.stdout.readline().strip() == b"saved"
+        time.sleep(delay)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    _, _, payload = checkpoint.load(path)
+    assert payload["metrics"]["step"] >= 0
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".pt"] == ["latest.pt"]
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints: code hidden in a pickle is refused
+
+class Payload:
+    """Unpickling this would create the marker file: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def legit_payload() -> dict:
+    model, vocab = small_model(0)
+    return {"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "model": model.state_dict(),
+            "model_config": model.config.to_dict(), "vocab": vocab.to_list(), "versions": checkpoint.versions()}
+
+
+@pytest.mark.parametrize("where", ["model weights", "nested list", "vocab", "metrics", "top level"])
+def test_a_pickle_carrying_code_anywhere_in_a_checkpoint_is_refused(tmp_path, where):
+    marker = tmp_path / "code-ran"
+    payload = legit_payload()
+    evil = Payload(marker)
+    if where == "model weights":
+        payload["model"]["lstm.extra"] = evil
+    elif where == "nested list":
+        payload["metrics"] = {"history": [1, 2, {"deep": [evil]}]}
+    elif where == "vocab":
+        payload["vocab"] = payload["vocab"] + [evil]
+    elif where == "metrics":
+        payload["metrics"] = evil
+    else:
+        payload = evil
+    torch.save(payload, tmp_path / "evil.pt")
+    # Sanity: an unrestricted load really would run the code.
+    torch.load(tmp_path / "evil.pt", weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+
+    with pytest.raises(CheckpointError, match="refused"):
+        checkpoint.load(tmp_path / "evil.pt")
+    from abcgen.sample import load_sampler
+    with pytest.raises(CheckpointError, match="refused"):
+        load_sampler(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_generate_cli_refuses_a_checkpoint_carrying_code(tmp_path):
+    marker = tmp_path / "code-ran"
+    payload = legit_payload()
+    payload["metrics"] = {"x": Payload(marker)}
+    torch.save(payload, tmp_path / "evil.pt")
+    done = subprocess.run([PYTHON, "-m", "abcgen.generate", "--checkpoint", str(tmp_path / "evil.pt")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "refused" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# the running app
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_checkpoint(request) -> Path:
+    if os.environ.get("ABCGEN_CHECKPOINT"):
+        return Path(os.environ["ABCGEN_CHECKPOINT"])
+    if checkpoint.SHIPPED.exists():
+        return checkpoint.SHIPPED
+    return request.getfixturevalue("tiny_checkpoint")
+
+
+# app.py, started the way `python app.py` starts it, with a short cache sweep.
+LAUNCH = f"import app; app.CACHE_SWEEP = {SWEEP!r}; app.main()"
+
+
+class App:
+    def __init__(self, url: str, workdir: Path, cache: Path, checkpoint_path: Path):
+        self.url, self.workdir, self.cache, self.checkpoint = url, workdir, cache, checkpoint_path
+        self.host, port = url.removeprefix("http://").split(":")
+        self.port = int(port)
+
+    def raw_get(self, route: str, method: str = "GET") -> tuple[int, bytes]:
+        """A request with the path sent exactly as written ('..' and all), as an attacker would."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(method, route)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def client(self):
+        from gradio_client import Client
+        return Client(self.url, verbose=False, download_files=False, analytics_enabled=False)
+
+
+@contextlib.contextmanager
+def running_app(checkpoint_path: Path, workdir: Path):
+    port = free_port()
+    cache = workdir / "cache"
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "ABCGEN_CHECKPOINT": str(checkpoint_path), "GRADIO_TEMP_DIR": str(cache),
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
+    log_path = workdir / "app.log"
+    with open(log_path, "w") as log:
+        # The working folder is the test's own, so anything the app writes there (a flagging
+        # folder, say) is seen and nothing is left in the repository.
+        proc = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=workdir, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the app exited with {proc.returncode}:\n{log_path.read_text()}")
+                try:
+                    if httpx.get(url + "/", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the app did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}")
+                time.sleep(0.5)
+            yield App(url, workdir, cache, checkpoint_path)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def app(request, tmp_path_factory):
+    with running_app(app_checkpoint(request), tmp_path_factory.mktemp("app")) as running:
+        yield running
+
+
+def compose(client, seed: int) -> tuple:
+    return client.predict(meter="6/8", key="D", unit="1/8", title="Reliable Jig", opening="A|dAF DFA|",
+                          temperature=1.0, seed=seed, max_chars=200, api_name="/compose")
+
+
+# -- the file route ------------------------------------------------------------------------------
+
+def secrets_of(app: App) -> dict[str, tuple[Path, bytes]]:
+    """Files the app must never hand out, each with bytes that would show it was handed out."""
+    neighbour = app.workdir / "neighbour-secret.txt"     # beside the cache folder, not in it
+    neighbour.write_text("neighbour secret 7f3a9c\n")
+    ckpt = app.checkpoint.read_bytes()
+    middle = len(ckpt) // 2
+    return {
+        "passwd": (Path("/etc/passwd"), b"root:"),
+        "app source": (ROOT / "app.py", b"def build()"),
+        "library source": (ROOT / "abcgen" / "sample.py", b"class Sampler"),
+        "checkpoint": (app.checkpoint, ckpt[middle:middle + 64]),   # weights, not the zip header
+        "neighbour": (neighbour, b"neighbour secret 7f3a9c"),
+    }
+
+
+def spellings(path: Path, app: App) -> list[str]:
+    """Ways to name one file: plain, relative, climbing out of the cache, and URL-encoded (once and twice)."""
+    absolute = str(path)
+    bare = absolute.lstrip("/")
+    climb = "../" * 12 + bare
+    from_cache = f"{app.cache}/tunes/{climb}"
+    relative = os.path.relpath(path, app.workdir)
+    once = lambda s: quote(s, safe="")                        # noqa: E731
+    dots = lambda s: s.replace(".", "%2e").replace("/", "%2f")  # noqa: E731
+    return [
+        absolute, "/" + absolute, absolute.replace("/", "//"), bare, relative, climb, from_cache,
+        f"/tmp/../{bare}", "..\\" * 12 + bare.replace("/", "\\"), absolute + "%00.wav",
+        once(absolute), once(climb), once(from_cache), dots(climb), dots(from_cache),
+        once(once(absolute)), once(once(climb)), once(dots(climb)), "%252e%252e%252f" * 12 + once(bare),
+        "%2e%2e/" * 12 + bare, "..%2f" * 12 + bare, ".%2e/" * 12 + bare, "%c0%ae%c0%ae/" * 12 + bare,
+    ]
+
+
+ROUTES = ["/gradio_api/file=", "/file=", "/gradio_api/file/", "/static/", "/assets/", "/svelte/",
+          "/gradio_api/static/"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["passwd", "app source", "library source", "checkpoint", "neighbour"])
+def test_file_routes_refuse_everything_but_the_apps_output(app, name):
+    path, tell = secrets_of(app)[name]
+    assert path.exists() and tell in path.read_bytes()     # the marker really identifies the file
+    served = []
+    for route in ROUTES:
+        for spelling in spellings(path, app):
+            for method in ("GET", "HEAD"):
+                status, body = app.raw_get(route + spelling, method)
+                refused = (400, 403, 404, 405) if method == "HEAD" else (400, 403, 404)
+                if status not in refused or tell in body:
+                    served.append(f"{method} {route}{spelling} -> {status}")
+    assert not served, "\n".join(served)
+
+
+@pytest.mark.slow
+def test_file_route_hands_out_the_apps_own_output(app):
+    """The control for the test above: the files a request made are served, whole."""
+    result = compose(app.client(), seed=1)
+    midi = result[1]
+    status, body = app.raw_get(midi["url"].removeprefix(app.url))
+    assert status == 200 and body[:4] == b"MThd"
+    assert body == Path(midi["path"]).read_bytes()
+
+
+# -- downloads are cleaned up ----------------------------------------------------------------------
+
+def cache_contents(cache: Path) -> tuple[list[Path], list[Path]]:
+    entries = list(cache.rglob("*")) if cache.exists() else []
+    return [p for p in entries if p.is_file()], [p for p in entries if p.is_dir()]
+
+
+@pytest.mark.slow
+def test_download_files_are_swept_and_the_cache_stays_bounded(app):
+    client = app.client()
+    rounds, per_round = 3, 4
+    files_after, folders_after = [], []
+    for r in range(rounds):
+        for i in range(per_round):
+            result = compose(client, seed=100 + r * per_round + i)
+            assert Path(result[1]["path"]).is_relative_to(app.cache)
+        assert len(cache_contents(app.cache)[0]) >= 5      # this round's files are there to be fetched
+        time.sleep(SWEEP[1] + 2 * SWEEP[0] + 1)             # older than the age, and a sweep since
+        files, folders = cache_contents(app.cache)
+        files_after.append(len(files))
+        folders_after.append(len(folders))
+    # Nothing a finished request wrote outlives the sweep, so the cache does not grow with use.
+    assert files_after == [0] * rounds, files_after
+    assert folders_after[-1] <= folders_after[0] + 2, (
+        f"empty folders pile up, one per request: {folders_after} after each round of {per_round}")
+
+
+# -- flagging is off -------------------------------------------------------------------------------
+
+def test_flagging_is_off(app):
+    config = httpx.get(app.url + "/config", timeout=30).json()
+    labels = [str(c.get("props", {}).get("value", "")) + " " + str(c.get("props", {}).get("label", ""))
+              for c in config["components"]]
+    assert not [label for label in labels if "flag" in label.lower()]
+    api_names = [str(d.get("api_name")) for d in config["dependencies"]]
+    assert "compose" in api_names                   # the control: the config does list the app's events
+    assert not [name for name in api_names if "flag" in name.lower()]
+    compose(app.client(), seed=2)
+    written = [p for p in app.workdir.rglob("*") if "flag" in p.name.lower()]
+    assert written == []
