@@ -16,6 +16,7 @@ import json
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -174,9 +175,22 @@ def render_tune(abc: str, bpm=None):
     """Engrave, play and write one tune into a fresh folder of our own; (Rendered, paths by kind)."""
     rendered = renderer.render(check_abc(abc), bpm=bpm)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    remove_empty_folders(OUT_DIR)
     stem = slug(header_field(abc, "T")) or "tune"
     paths = renderer.write_files(rendered, abc, tempfile.mkdtemp(dir=OUT_DIR), stem)
     return rendered, paths
+
+
+def remove_empty_folders(root: Path, older_than_s: float = 2.0) -> None:
+    """Gradio's cache sweep deletes old files but leaves their folders; remove the empty ones.
+    A folder is filled within milliseconds of being made, so one empty for 2 s is done with."""
+    now = time.time()
+    for d in root.iterdir():
+        try:
+            if d.is_dir() and now - d.stat().st_mtime > older_than_s and not any(d.iterdir()):
+                d.rmdir()
+        except OSError:
+            pass  # taken or filled meanwhile by another request
 
 
 def sheet_html(rendered, abc: str) -> str:
@@ -334,12 +348,22 @@ def compose(meter: str, key: str, unit: str, title: str = "", opening: str = "",
         header, settings, form_code = read_request(x, title, meter, unit, key, tempo, form,
                                                    temperature, top_k, top_p, seed, max_chars, num)
         tunes = list(compose_stream(sampler(), header, opening, form_code, settings))[-1]
-        best = tunes[0]
-        rendered, paths = render_tune(best.abc)
     except PLAIN_ERRORS as e:
         raise user_error(e) from None
+    # The best candidate that converts; a tune that cannot be converted still comes back as text,
+    # with the reason in the report, since the request itself was fine.
+    problem = ""
+    for best in tunes:
+        try:
+            rendered, paths = render_tune(best.abc)
+            break
+        except RenderError as e:
+            problem = problem or f"\nnot converted to files: {e}"
+    else:
+        best, paths = tunes[0], None
     report = report_text(best.report, best.repairs, best.requested_form, best.achieved_form)
-    return (best.abc, *(str(paths[k]) for k in ("midi", "abc", "musicxml", "wav", "svg")), report)
+    files = [str(paths[k]) if paths else None for k in ("midi", "abc", "musicxml", "wav", "svg")]
+    return (best.abc, *files, report + (problem if paths is None else ""))
 
 
 # --------------------------------------------------------------------------- page

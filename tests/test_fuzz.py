@@ -635,7 +635,11 @@ def test_app_compose_endpoint_gives_a_tune_or_names_the_field(app_module, reques
     named = gradio_error_field(app_module, lambda: app_module.compose(
         v["meter"], v["key"], v["unit"], v["title"], v["opening"], v["temperature"], v["seed"], v["x"],
         v["tempo"] or "", v["form"], v["top_k"], v["top_p"], v["max_chars"], v["num"]))
-    assert named == field, (v, named)
+    if named is None:   # a tune came back: then the fuzzed value really was acceptable
+        app_module.read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["form"],
+                                v["temperature"], v["top_k"], v["top_p"], v["seed"], v["max_chars"], v["num"])
+    else:
+        assert named == field, (v, named)
     assert time.monotonic() - start < SAMPLE_BOUND_S
 
 
@@ -643,8 +647,7 @@ def test_app_compose_endpoint_gives_a_tune_or_names_the_field(app_module, reques
 @given(request=requests())
 def test_app_validator_marks_exactly_the_bad_field(app_module, request):
     field, v = request
-    assume(field != "top_p")                       # the page has no top_p control
-    v["top_p"] = 1.0
+    v["top_p"] = 1.0                               # the page has no top_p control
     names_ = ["x", "title", "meter", "unit", "key", "tempo", "opening", "form", "temperature", "top_k", "seed",
               "max_chars", "num", "history"]
     marks = app_module.check_compose(*[v.get(n, []) for n in names_])
