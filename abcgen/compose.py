@@ -12,9 +12,10 @@ from typing import Iterator
 
 from abcgen import abc as abctools
 from abcgen import form as formtools
-from abcgen.sample import Candidate, Header, Sampler, Settings, candidate_settings
+from abcgen.sample import MAX_CANDIDATES, Candidate, Header, Sampler, Settings, candidate_settings
 
 MAX_RETRIES = 3
+SPARE = 3          # extra candidates sampled in the first batch when resampling is on
 
 
 @dataclass
@@ -73,27 +74,30 @@ def rank_key(t: Tune):
 
 
 def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: str = "",
-                   settings: Settings = Settings(), retries: int = 2) -> Iterator[list[str] | list[Tune]]:
-    """Yields partial bodies while the model writes, then the ranked list of Tunes."""
+                   settings: Settings = Settings(), retries: int = 2,
+                   spare: int = SPARE) -> Iterator[list[str] | list[Tune]]:
+    """Yields partial bodies while the model writes, then the ranked list of `settings.num` Tunes.
+
+    With retries, `spare` extra candidates ride along in the first batch (a batch of 4 costs about
+    what one tune does), so a valid tune is usually found without a second round of sampling."""
     settings = settings.checked()
     retries = max(0, min(int(retries), MAX_RETRIES))
+    wanted = settings.num
+    first = replace(settings, num=min(MAX_CANDIDATES, wanted + spare)) if retries else settings
     requested = formtools.code_prefix(form) if form and form.strip() else ""
     tunes: list[Tune] = []
-    for out in sampler.stream(header, opening, form, settings):
+    for out in sampler.stream(header, opening, form, first):
         if out and isinstance(out[0], Candidate):
-            tunes = [check(c, requested) for c in out]
+            tunes = sorted((check(c, requested) for c in out), key=rank_key)
         else:
-            yield out
+            yield out[:wanted]
     for attempt in range(1, retries + 1):
-        bad = [i for i, t in enumerate(tunes) if not t.valid]
+        bad = [i for i, t in enumerate(tunes[:wanted]) if not t.valid]
         if not bad:
             break
         again = sampler.sample(header, opening, form, replace(candidate_settings(settings, attempt), num=len(bad)))
-        for i, c in zip(bad, again):
-            t = check(c, requested)
-            if rank_key(t) < rank_key(tunes[i]):
-                tunes[i] = t
-    yield sorted(tunes, key=rank_key)
+        tunes = sorted(tunes + [check(c, requested) for c in again], key=rank_key)
+    yield tunes[:wanted]
 
 
 def compose(sampler: Sampler, header: Header, opening: str = "", form: str = "",
