@@ -1069,7 +1069,8 @@ def abc2midi_errors(abc: str, timeout: float = 10.0) -> list[str] | None:
         src.write_text(_normalise(abc))
         try:
             done = subprocess.run([exe, str(src), "-o", str(Path(tmp) / "tune.mid")],
-                                  capture_output=True, text=True, timeout=timeout, cwd=tmp)
+                                  capture_output=True, text=True, encoding="utf-8", errors="replace",
+                                  timeout=timeout, cwd=tmp)
         except subprocess.TimeoutExpired:
             return [f"abc2midi took longer than {timeout:g} s"]
     out = []
