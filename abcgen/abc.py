@@ -253,7 +253,7 @@ class Report:
 # ----------------------------------------------------------------------------------------
 # walking the body
 
-_NOTE_RE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)(\d*)(/*)(\d*)")
+NOTE_RE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)(\d*)(/*)(\d*)")
 _REST_RE = re.compile(r"([zx])(\d*)(/*)(\d*)")
 _MREST_RE = re.compile(r"([ZX])(\d*)")
 _LEN_RE = re.compile(r"(\d*)(/*)(\d*)")
@@ -262,13 +262,13 @@ _ENDING_RE = re.compile(r"\d+(?:[,-]\d+)*")
 _TUPLET_RE = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
 _INLINE_FIELD_RE = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
 _NOTE_LETTERS = set("ABCDEFGabcdefg")
-_DECORATION_LETTERS = set("HLMOPSTuvk")  # the usual one-letter decorations, stackable
+DECORATION_LETTERS = set("HLMOPSTuvk")  # the usual one-letter decorations, stackable
 _TEXT_GROUP_RE = re.compile(r"[^A-Ga-gzxZXy]+")
 _AFTER_DECORATION = set("^_=[{(!\"~.|:")
 _IGNORED = set(" \t\\`$*;")  # spacing, beaming, line continuation, score line break
 
 
-def _length(num: str, slashes: str, den: str) -> Fraction | None:
+def length_multiplier(num: str, slashes: str, den: str) -> Fraction | None:
     """A note-length multiplier (A2, A/, A3/2, A//); None when it divides by zero."""
     n = int(num) if num else 1
     if not slashes:
@@ -534,9 +534,9 @@ class _Walker:
                 i = j
                 continue
             if c in "^_=" or c in _NOTE_LETTERS:
-                m = _NOTE_RE.match(line, i)
+                m = NOTE_RE.match(line, i)
                 if m:
-                    mult = _length(m.group(4), m.group(5), m.group(6))
+                    mult = length_multiplier(m.group(4), m.group(5), m.group(6))
                     self.note(mult, pos, m.group(0))
                     i = m.end()
                     continue
@@ -545,7 +545,7 @@ class _Walker:
                 continue
             if c in "zx":
                 m = _REST_RE.match(line, i)
-                self.note(_length(m.group(2), m.group(3), m.group(4)), pos, m.group(0))
+                self.note(length_multiplier(m.group(2), m.group(3), m.group(4)), pos, m.group(0))
                 i = m.end()
                 continue
             if c in "ZX":
@@ -587,7 +587,7 @@ class _Walker:
             j += 1
         word = line[i:j]
         follow = line[j] if j < len(line) else ""
-        odd = [g for g in _TEXT_GROUP_RE.findall(word) if not set(g) <= _DECORATION_LETTERS]
+        odd = [g for g in _TEXT_GROUP_RE.findall(word) if not set(g) <= DECORATION_LETTERS]
         if not (any(len(g) > 1 for g in odd)
                 or (odd and word.endswith(odd[-1]) and follow not in _AFTER_DECORATION)):
             return i + 1
@@ -629,13 +629,13 @@ class _Walker:
             self.unclosed("error", "a chord opened with [ is never closed with ]", base + i)
             return i + 1
         inner = re.sub(r'"[^"]*"|![^!]*!', "", line[i + 1:j])
-        first = _NOTE_RE.search(inner)
+        first = NOTE_RE.search(inner)
         m = _LEN_RE.match(line, j + 1)
         if first is None:
             self.problem("error", f"the chord {line[i:j + 1]!r} has no notes", base + i)
             return m.end()
-        inner_len = _length(first.group(4), first.group(5), first.group(6))
-        outer = _length(m.group(1), m.group(2), m.group(3))
+        inner_len = length_multiplier(first.group(4), first.group(5), first.group(6))
+        outer = length_multiplier(m.group(1), m.group(2), m.group(3))
         mult = None if inner_len is None or outer is None else inner_len * outer
         self.note(mult, base + i, line[i:m.end()])
         return m.end()

@@ -79,16 +79,24 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     """Yields partial bodies while the model writes, then the ranked list of `settings.num` Tunes.
 
     With retries, `spare` extra candidates ride along in the first batch (a batch of 4 costs about
-    what one tune does), so a valid tune is usually found without a second round of sampling."""
+    what one tune does), so a valid tune is usually found without a second round of sampling, and
+    the batch stops as soon as `settings.num` of its tunes are finished and valid."""
     settings = settings.checked()
     retries = max(0, min(int(retries), MAX_RETRIES))
     wanted = settings.num
     first = replace(settings, num=min(MAX_CANDIDATES, wanted + spare)) if retries else settings
     requested = formtools.code_prefix(form) if form and form.strip() else ""
     tunes: list[Tune] = []
-    for out in sampler.stream(header, opening, form, first):
+    checked: dict[str, Tune] = {}     # body -> its check, so no candidate is checked twice
+
+    def accept(c: Candidate) -> bool:
+        checked[c.body] = check(c, requested)
+        return checked[c.body].valid
+
+    for out in sampler.stream(header, opening, form, first, accept=accept if retries else None,
+                              enough=wanted if retries else 0):
         if out and isinstance(out[0], Candidate):
-            tunes = sorted((check(c, requested) for c in out), key=rank_key)
+            tunes = sorted((checked.get(c.body) or check(c, requested) for c in out), key=rank_key)
         else:
             yield out[:wanted]
     for attempt in range(1, retries + 1):

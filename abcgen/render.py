@@ -148,6 +148,7 @@ def parse_score(abc: str):
     tune_starts = [m.start() for m in re.finditer(r"^X:", abc, re.MULTILINE)]
     if len(tune_starts) > 1:
         abc = abc[: tune_starts[1]]  # a tune book: its first tune (and any file header)
+    abc = re.sub(r"^([ \t]*Q:)(.*)$", _tidy_tempo_field, abc, flags=re.MULTILINE)
     if not re.search(r"^\s*[LM]:", abc, re.MULTILINE):
         # ABC's default unit note length is 1/8 when L: and M: are both missing;
         # music21 refuses such tunes instead.
@@ -168,6 +169,16 @@ def parse_score(abc: str):
             part.makeMeasures(inPlace=True)
         _mark_repeat_starts(part)
     return score
+
+
+def _tidy_tempo_field(match: re.Match) -> str:
+    """Q: with single spaces and none around '='.
+
+    music21 counts every empty word in the beat as a whole note, so "Q:1/4 =50"
+    would become five quarter notes = 50.
+    """
+    value = " ".join(match.group(2).split())
+    return match.group(1) + re.sub(r" ?= ?", "=", value)
 
 
 def _mark_repeat_starts(part) -> None:
@@ -347,6 +358,7 @@ def to_musicxml(score) -> str:
     from music21.musicxml.m21ToXml import GeneralObjectExporter, ScoreExporter
 
     try:
+        _writable_tempo_marks(score)
         if score.metadata is not None and not score.metadata.title:
             score.metadata.title = " "  # otherwise music21 writes "Music21 Fragment"
         if isinstance(score, stream.Score):
@@ -359,6 +371,38 @@ def to_musicxml(score) -> str:
     except Exception as exc:
         raise RenderError(f"Could not write MusicXML for the tune ({_plain_error(exc)}).") from None
     return xml.replace('<creator type="composer">Music21</creator>', "")
+
+
+def _writable_tempo_marks(score) -> None:
+    """Make every metronome mark one that MusicXML can write as "note value = number".
+
+    ABC allows a beat of several note values ("Q:1/4 3/8 1/4 3/8=40") or of a value
+    no single note shows ("Q:5/8=60"). music21 keeps such a beat as a complex
+    duration, and its MusicXML export then fails with "Cannot convert complex
+    durations"; the mark becomes quarter notes at the same speed instead. A mark
+    with no beat length or a tempo of zero or less makes music21 divide by zero and
+    means nothing, so it is dropped (the audio never takes its tempo from these marks).
+    """
+    from music21 import duration, tempo
+    from music21.musicxml.m21ToXml import typeToMusicXMLType
+    from music21.musicxml.xmlObjects import MusicXMLExportException
+
+    for mark in list(score.recurse().getElementsByClass(tempo.MetronomeMark)):
+        beat = float(mark.referent.quarterLength)
+        numbers = [n for n in (mark.number, mark.numberSounding) if n is not None]
+        if beat <= 0 or any(n <= 0 for n in numbers):
+            score.remove(mark, recurse=True)
+            continue
+        try:
+            typeToMusicXMLType(mark.referent.type)
+        except MusicXMLExportException:
+            implicit = mark.numberImplicit  # an implied number stays unprinted
+            if mark.number is not None:
+                mark.number = round(mark.number * beat, 2)
+            if mark.numberSounding is not None:
+                mark.numberSounding = mark.numberSounding * beat
+            mark.numberImplicit = implicit
+            mark.referent = duration.Duration(1.0)
 
 
 _toolkit = None
@@ -640,6 +684,7 @@ def _stop_workers() -> None:
 
 
 POOL_SIZE = 2
+MAX_TIMEOUT = 600.0  # seconds; a longer bound is no bound for a web request or the CLI
 _idle: queue.LifoQueue | None = None  # workers ready for a job; None means "start one when needed"
 _pool_lock = threading.Lock()
 
@@ -667,13 +712,28 @@ def warm_up() -> None:
             idle.put(worker)
 
 
+def _check_timeout(timeout) -> None:
+    """Refuse a bound that is no bound.
+
+    The pipe's poll fails on inf, NaN and huge values, and a bound of zero or less
+    would report a timeout that never happened.
+    """
+    try:
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise RenderError(f"The time limit must be a number of seconds, not {timeout!r}.") from None
+    if not 0 < seconds <= MAX_TIMEOUT:  # also false for NaN
+        raise RenderError(f"The time limit must be more than 0 and at most {MAX_TIMEOUT:g} seconds, not {timeout!r}.")
+
+
 def render(abc: str, bpm: float | None = None, timeout: float = 20.0, wav: bool = True) -> Rendered:
-    """Convert one tune in a worker process, giving up after `timeout` seconds.
+    """Convert one tune in a worker process, giving up after `timeout` seconds (at most MAX_TIMEOUT).
 
     `bpm` is quarter notes per minute; None takes the tune's Q: field or a default
     for its rhythm or meter. Starting a worker is not counted in `timeout`.
     On timeout or a crash the worker is killed and replaced by a fresh one.
     """
+    _check_timeout(timeout)
     idle = _pool()
     worker = idle.get()
     try:

@@ -16,6 +16,7 @@ import torch
 
 from abcgen import abc as abctools
 from abcgen import form as formtools
+from abcgen.bar_clock import BarClock, allows
 from abcgen.errors import FieldError
 from abcgen.model import CharLSTM
 from abcgen.vocab import END, Vocab
@@ -145,17 +146,11 @@ class Sampler:
         self.model = model.eval()
         self.vocab = vocab
         self.device = device
-        self.colon = vocab.index.get(":")
-        self.newline = vocab.index.get("\n")
-        self.bar = vocab.index.get("|")
         code_ids = [vocab.index[c] for c in CODE_CHARS if c in vocab.index]
         self.code_mask = torch.ones(len(vocab), dtype=torch.bool)
         self.code_mask[code_ids] = False           # True = forbidden
-        self.letters = {vocab.index[c] for c in vocab.chars if c.isalpha()}
         self.knows_codes = all(c in vocab.index for c in "SBE")
-        self.group_masks = {}    # what may not come next inside an unclosed group (True = forbidden)
-        for group, rule in GROUP_RULES.items():
-            self.group_masks[group] = torch.tensor([c == END or rule(c) for c in vocab.chars])
+        self.masks: dict[tuple, torch.Tensor] = {}   # body state -> additive mask (0 or -inf)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -168,9 +163,13 @@ class Sampler:
 
     @torch.no_grad()
     def stream(self, header: Header, opening: str = "", form: str = "", settings: Settings = Settings(),
-               every: int = 40) -> Iterator[list[Candidate] | list[str]]:
+               every: int = 40, accept=None, enough: int = 0) -> Iterator[list[Candidate] | list[str]]:
         """Yields the bodies written so far (list of str) every `every` characters, and finally the
-        list of finished Candidates."""
+        list of finished Candidates.
+
+        With `accept` (a function of a Candidate) and `enough`, sampling stops as soon as `enough`
+        candidates the model ended are accepted: the batch need not wait for its slowest row. The
+        rows still being written are then left out of the result."""
         settings = settings.checked()
         self._check_header(header)
         opening = check_opening(opening, self.vocab)
@@ -178,6 +177,7 @@ class Sampler:
         if code and not self.knows_codes:
             raise FieldError("form", "this checkpoint was trained without form codes; leave the form empty")
         code_done = bool(code) and _form_complete(code)
+        requested = formtools.parse_code(code) if code else formtools.Form()
         if not self.knows_codes:
             code_done = True
         prompt = END + code
@@ -193,7 +193,9 @@ class Sampler:
 
         # Per-row bookkeeping: the phase ("code" or "body"), characters written, forced characters.
         rows = [{"phase": "body" if code_done else "code", "code": code, "body": opening if code_done else "",
-                 "forced": [], "header_left": 0, "done": False, "ended": False, "written": 0}
+                 "forced": [], "header_left": 0, "done": False, "ended": False, "written": 0,
+                 "clock": BarClock(header.meter, header.unit, requested.sections, requested.bars)
+                 .feed_text(opening if code_done else "")}
                 for _ in range(n)]
         for step in range(settings.max_chars + CODE_LIMIT + len(header.prompt()) + 2):
             choice = self._choose(logits, rows, settings, gen)
@@ -219,12 +221,18 @@ class Sampler:
                     continue
                 if c == END:
                     row["done"] = row["ended"] = True
+                    if accept is not None:
+                        row["accepted"] = bool(accept(self._finish(header, row)))
                     continue
                 row["body"] += c
+                row["clock"].feed(c)
                 row["written"] += 1
                 if row["written"] >= settings.max_chars:
                     row["done"] = True
             if all(row["done"] for row in rows):
+                break
+            if enough and sum(row.get("accepted", False) for row in rows) >= enough:
+                rows = [row for row in rows if row["done"]]
                 break
             x = torch.tensor(choice, device=self.device).unsqueeze(1)
             out, state = self.model(x, state)
@@ -252,8 +260,8 @@ class Sampler:
                     at_line_start = not row["code"] or row["code"].endswith("\n")
                     mask[self.vocab.index["X"]] = not at_line_start
                     logits[r][mask] = float("-inf")
-            else:
-                self._mask_body(logits[r], row["body"])
+            elif not row["forced"]:
+                logits[r] += self._body_mask(row["body"], row["clock"])
         if settings.temperature < GREEDY_BELOW:
             picks = logits.argmax(-1)
         else:
@@ -274,18 +282,24 @@ class Sampler:
                 picks[r] = self.vocab.index[row["forced"].pop(0)]
         return picks
 
-    def _mask_body(self, logits: torch.Tensor, body: str) -> None:
-        """No header-field line in the body (a letter then ':' at a line start), no blank line
-        (it would end the tune for every ABC reader), no ending before the first bar line."""
-        if self.colon is not None and len(body) >= 1 and body[-1].isalpha() and (len(body) == 1 or body[-2] == "\n"):
-            logits[self.colon] = float("-inf")
-        if self.newline is not None and (not body or body.endswith("\n")):
-            logits[self.newline] = float("-inf")
-        if "|" not in body:
-            logits[self.vocab.end_id] = float("-inf")
-        group = open_group(body[body.rfind("\n") + 1:])
-        if group:
-            logits[self.group_masks[group]] = float("-inf")
+    def _body_mask(self, body: str, clock: BarClock) -> torch.Tensor:
+        """What may come next in the body: the bar clock's rules (groups, bar lengths, where the
+        tune may end), no blank line (it would end the tune for every ABC reader) and no
+        header-field line (a letter then ':' at a line start)."""
+        line_start = not body or body.endswith("\n")
+        spaced = line_start or body.endswith(" ")     # one space at a time, none to open a line
+        field_start = len(body) >= 1 and body[-1].isalpha() and (len(body) == 1 or body[-2] == "\n")
+        key = (clock.state(), line_start, field_start, spaced)
+        mask = self.masks.get(key)
+        if mask is None:
+            def forbidden(c):
+                return (c == "\n" and line_start) or (c == ":" and field_start) or (c == " " and spaced)
+            allowed = [allows(key[0], c) and not forbidden(c) for c in self.vocab.chars]
+            if not any(allowed):      # a dead end (a note too long for any suffix): close the bar
+                allowed = [c in "|" for c in self.vocab.chars]
+            mask = torch.tensor([0.0 if ok else float("-inf") for ok in allowed])
+            self.masks[key] = mask
+        return mask
 
     def _finish(self, header: Header, row) -> Candidate:
         body = row["body"].rstrip(" ")
@@ -295,55 +309,6 @@ class Sampler:
         if not body.endswith("\n"):
             body += "\n"
         return Candidate(header=header, code=row["code"], body=body, ended=row["ended"], closing=closing)
-
-
-# Inside an unclosed group (a chord [CEG], a chord symbol "Am", a decoration !trill!, grace notes
-# {g}, an inline field [K:G]) a line break, a bar line or the end of the tune would break the tune
-# for every ABC reader; inside a chord only notes may follow. Each rule says what is forbidden.
-CHORD_CHARS = set("ABCDEFGabcdefg^_=,'0123456789/]")
-GROUP_RULES = {
-    "bracket": lambda c: c in " \n]",                      # "[" just written: chord, field or ending
-    "chord": lambda c: c not in CHORD_CHARS,
-    "field": lambda c: c in "\n|[",
-    "quote": lambda c: c in "\n|",
-    "decoration": lambda c: c in "\n| ",
-    "grace": lambda c: c in "\n|",
-}
-
-
-def open_group(line: str) -> str | None:
-    """The kind of group left open at the end of `line` (a line of an ABC body), or None."""
-    group, i = None, 0
-    while i < len(line):
-        c = line[i]
-        if group == "quote":
-            group = None if c == '"' else group
-        elif group == "decoration":
-            group = None if c == "!" else group
-        elif group == "grace":
-            group = None if c == "}" else group
-        elif group in ("chord", "field"):
-            group = None if c == "]" else group
-        elif c == '"':
-            group = "quote"
-        elif c == "!":
-            group = "decoration"
-        elif c == "{":
-            group = "grace"
-        elif c == "[":
-            rest = line[i + 1:i + 3]
-            if not rest:
-                group = "bracket"
-            elif rest[0] in "|0123456789":
-                group = None                                 # [| bar line or [1 ending
-            elif len(rest) == 2 and rest[0].isalpha() and rest[1] == ":":
-                group, i = "field", i + 2
-            elif len(rest) == 1 and rest[0].isalpha() and rest[0] not in "ABCDEFGabcdefg":
-                return "bracket"                             # "[K" so far: a field may follow
-            else:
-                group = "chord"
-        i += 1
-    return group
 
 
 def close_at_last_bar(body: str) -> tuple[str, list[str]]:
@@ -373,10 +338,29 @@ def _form_complete(code: str) -> bool:
     return all(len(row) == i and None not in row for i, row in enumerate(f.similarity))
 
 
-def load_sampler(path=None, device: str = "cpu") -> Sampler:
+def load_sampler(path=None, device: str = "cpu", int8: bool | None = None) -> Sampler:
+    """A sampler for a checkpoint (the shipped one by default). On the CPU the model runs with
+    int8 weights unless `int8=False` (see `int8_model`)."""
     from abcgen import checkpoint
     model, vocab, _ = checkpoint.load(path, device)
+    if int8 if int8 is not None else device == "cpu":
+        model = int8_model(model)
     return Sampler(model, vocab, device)
+
+
+def int8_model(model: CharLSTM) -> torch.nn.Module:
+    """The model with int8 LSTM and output weights (torch's dynamic quantization), for sampling on
+    the CPU: a step costs about a tenth as much, at the same bits per character
+    (`python -m benchmarks.sample_speed` prints both). Where the CPU has no int8 engine, the model
+    is returned as it is."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # torch suggests torchao for new code; this API still works
+        try:
+            return torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8).eval()
+        except (RuntimeError, AssertionError):
+            return model
 
 
 def candidate_settings(settings: Settings, attempt: int) -> Settings:

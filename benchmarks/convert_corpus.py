@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per tune (default 30)")
     parser.add_argument("--show", type=int, default=5, help="print this many failure messages per kind")
     args = parser.parse_args(argv)
+    if not 0 < args.timeout <= render.MAX_TIMEOUT:
+        parser.error(f"--timeout must be more than 0 and at most {render.MAX_TIMEOUT:g} seconds")
 
     tunes = corpus_tunes()
     if args.limit and args.limit < len(tunes):

@@ -61,6 +61,17 @@ K:G
 G2 {a}B2 (3efg d2|G8-|G4 A4|]
 """
 
+# The beat is a whole 5/8 bar, a value no single note shows: music21 keeps it as a
+# complex duration and its MusicXML export used to fail ("Cannot convert complex durations").
+FIVE_EIGHT = """X:5
+T:Five-eight
+M:5/8
+L:1/8
+Q:5/8=60
+K:Ador
+ABc BA|GAB dB|AGE GA|A3 A2|]
+"""
+
 
 def render_tune(abc: str, **options) -> render.Rendered:
     """render() with a bound generous enough for a busy test machine."""
@@ -204,6 +215,30 @@ def test_musicxml_round_trips_through_music21(corpus_renders):
     assert "Music21" not in rendered.musicxml  # no placeholder title or composer
 
 
+def test_a_beat_no_single_note_shows_converts_to_every_format():
+    rendered = render_tune(FIVE_EIGHT)
+    assert rendered.bpm == 150  # five eighths at 60 a minute are 150 quarter notes a minute
+    assert re.search(r"<beat-unit>quarter</beat-unit>\s*<per-minute>150</per-minute>", rendered.musicxml)
+    assert '<sound tempo="150"' in rendered.musicxml
+    assert "".join(rendered.svg_pages).count('class="note"') == 17
+    _, _, tracks = midi_tracks(rendered.midi)
+    assert len(tracks[0]["notes"]) == 17
+    assert wav_info(rendered.wav)[1] == pytest.approx(rendered.duration, abs=0.01)
+
+
+@pytest.mark.parametrize("tempo, per_minute", [
+    ("1/4 3/8 1/4 3/8=40", "200"),  # ABC's beat of several note values: five quarters
+    ("1/4 =50", "50"),  # music21 would read the space as another whole note (a real corpus tune)
+    ('"Allegro" 3/8 = 100', "100"),
+    ("1/4=0", None),  # meaningless, and music21 would divide by zero: dropped
+    ("0/4=50", None),
+])
+def test_tempo_marks_music21_cannot_write_are_rewritten_or_dropped(tempo, per_minute):
+    score = render.parse_score(f"X:1\nM:4/4\nL:1/8\nQ:{tempo}\nK:C\nCDEF GABc|]\n")
+    written = re.findall(r"<per-minute>([^<]*)</per-minute>", render.to_musicxml(score))
+    assert written == ([per_minute] if per_minute else [])
+
+
 # --- WAV and tempo ---------------------------------------------------------------------------------
 
 
@@ -269,6 +304,12 @@ def test_garbage_gives_a_clear_render_error(text, message):
     assert render_tune(ENDINGS, wav=False).midi  # the caller and the worker survive
 
 
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), -1, 0, 1e12, render.MAX_TIMEOUT + 1, "soon"])
+def test_a_time_limit_that_is_no_bound_is_refused(timeout):
+    with pytest.raises(RenderError, match="time limit must be"):
+        render.render(ENDINGS, timeout=timeout)
+
+
 def test_a_tune_book_renders_its_first_tune():
     book = EIGHT_BARS + "\n" + ENDINGS
     assert render_tune(book, bpm=120, wav=False).duration == pytest.approx(16 + render.RELEASE_S)
@@ -315,3 +356,24 @@ def test_convert_cli_fails_on_bad_files_and_writes_nothing_for_them(tmp_path, ca
         f"good.{ext}" for ext in ("abc", "mid", "musicxml", "wav", "svg"))
     err = capsys.readouterr().err
     assert "not UTF-8" in err and "no ABC tune" in err and "Could not read the tune" in err and "no such file" in err
+
+
+def test_convert_cli_refuses_a_huge_file_before_reading_its_tunes(tmp_path, capsys):
+    huge = tmp_path / "huge.abc"
+    with open(huge, "wb") as f:  # 50 MB, sparse: a real tune followed by zero bytes
+        f.write(ENDINGS.encode())
+        f.truncate(50_000_000)
+    out = tmp_path / "out"
+    assert convert.main([str(huge), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "huge.abc: too large (over 10 MB)" in captured.err
+    assert captured.out == ""  # no validation report: refused before any tune was read
+    assert list(out.iterdir()) == []
+
+
+def test_a_tune_book_of_the_whole_corpus_is_not_too_large(tmp_path):
+    book = tmp_path / "corpus.abc"
+    book.write_text("\n".join(p.read_text(encoding="utf-8")
+                              for folder in ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
+                              for p in sorted((CORPUS / folder).glob("*.abc"))))
+    assert len(convert.read_tunes(book)) > 4000

@@ -1,0 +1,154 @@
+"""The bar clock: which next characters keep a tune readable and its bars the right length."""
+import pytest
+import torch
+
+from abcgen import abc as abctools
+from abcgen.bar_clock import BarClock, allows, open_group
+from abcgen.sample import Header, Sampler, Settings
+from abcgen.vocab import END, Vocab
+
+
+def clock(text, meter="4/4", unit="1/8"):
+    return BarClock(meter, unit).feed_text(text)
+
+
+def ok(text, c, meter="4/4", unit="1/8"):
+    return allows(clock(text, meter, unit).state(), c)
+
+
+# Real-world bodies the clock must accept character by character: pickups, parts that complete
+# the pickup, endings, triplets, broken rhythms, ties, chords, grace notes, decorations.
+ACCEPTED = [
+    ("6/8", "A|dfe dBA|B2A F2A|dfe dBA|1 B2A d2:|2 B2A d3|]\n"),
+    ("4/4", "B | GEEF GABe | GEF^D E2 E :|\nB | efeB efeB | dedA F2 Dd |]\n"),
+    ("4/4", "|:(3DEF GF E2 DB,|A,2 ~D2 A>B c>A|[DF]2 {g}f2- fedc|d8:|\n"),
+    ("2/4", "AB/c/ d>e|f2 f/e/d|e2- e/d/c/B/|A2 z2||\n"),
+    ("9/8", "e2f g2e d2B|c2e d2B A3|]\n"),
+    ("3/4", "D2 G2 B2|d4 B2|[DG]2 e2 d2|d6|]\n"),
+]
+
+
+@pytest.mark.parametrize("meter,body", ACCEPTED)
+def test_accepts_well_formed_tunes(meter, body):
+    c = BarClock(meter, "1/8")
+    for i, ch in enumerate(body + END):
+        assert allows(c.state(), ch), f"{body[:i]!r} then {ch!r} was forbidden: {c.state()}"
+        if ch != END:
+            c.feed(ch)
+
+
+def test_full_bar_must_close():
+    assert ok("ABcd efga", "|") and ok("ABcd efga", " ")
+    assert not ok("ABcd efga", "b") and not ok("ABcd efga", "2") and not ok("ABcd efga", "\n")
+
+
+def test_an_inline_field_in_an_opening_is_followed():
+    c = clock("D2 [K:G] G2 B2|[M:2/4] d4|", meter="3/4")
+    assert c.state()[0] == "empty" and c.bar_len == 4 and c.bars == 2
+
+
+def test_no_short_bar_after_the_pickup():
+    assert ok("A", "|")                          # the pickup
+    assert not ok("A|BcdB", "|") and not ok("A|BcdB", ":")
+    assert ok("A|BcdB AFDF|GFGA B2A", ":")       # completes the pickup at a repeat
+    assert ok("A|BcdB AFDF|GFGA B2A", "|")
+    assert not ok("A|BcdB AFDF|GFGA B2A|", "\n")  # ... so it must be "||", "|]" or "|:"
+
+
+def test_note_lengths_that_overfill_are_forbidden():
+    assert ok("ABcd efg", "2") and not ok("ABcd efg", "3")
+    assert ok("ABcd e", "4") and not ok("ABcd e", "5")
+    over = clock("ABcd efga/b")                  # 8.5 eighths: only shortening may follow
+    assert over.state()[0] == "over"
+    assert allows(over.state(), "/") and not allows(over.state(), "|") and not allows(over.state(), "-")
+
+
+def test_lengths_abc2midi_cannot_read_are_forbidden():
+    assert ok("A/", "2") and not ok("A/", "3") and not ok("A//", "/")
+    assert ok("A", ",") and not ok("a", ",") and ok("a", "'") and not ok("A,,", ",")
+    assert not ok("A |", "0")
+
+
+def test_tie_leads_to_the_same_pitch():
+    assert ok("A2-", "A") and not ok("A2-", "B") and not ok("A2-", "z")
+    assert not ok("z2", "-")
+
+
+def test_broken_rhythm_keeps_equal_lengths():
+    assert ok("A2>", "B") and ok("A2>B", "2") and not ok("A2>B", " ") and not ok("A2>B", "4")
+    assert not ok("ABcd ef2", ">")               # no room left for the pair
+
+
+def test_where_a_tune_may_end():
+    assert not ok("ABcd", END) and not ok("ABcd efga", END)
+    assert ok("ABcd efga|", END) and ok("ABcd efga|]\n", END)
+    assert not ok("|:ABcd efga|", END)            # a repeat is still open
+    assert not ok("ABcd efga|:", END)
+
+
+def test_groups_must_close():
+    assert not ok("[CE", "|") and ok("[CE", "]") and not ok("[", "]")
+    assert not ok("{g", "\n") and not ok("{", "}") and not ok("{g}", "{")
+    assert not ok("AB [", "K") and not ok("AB [", "M")     # no key or meter change mid-tune
+    assert not ok("AB [K:", "]") and not ok("AB [K:Xyz", "]") and ok("AB [K:G", "]")
+
+
+@pytest.mark.parametrize("line,group", [
+    ("AB [CE", "chord"), ("AB [CEG] d", None), ('A "Am', "quote"), ('A "Am" B', None),
+    ("A !tri", "decoration"), ("{g", "grace"), ("[K:G", "field"), ("[K:G] A", None),
+    ("[", "bracket"), ("[|A", None), ("[1 A", None),
+])
+def test_open_group(line, group):
+    assert open_group(line) == group
+
+
+def test_sampler_keeps_bars_full_even_when_the_model_never_counts():
+    """A model that loves long notes and writes bar lines at random still gets right bars."""
+    vocab = Vocab(sorted(set("\n |:ABcdz23/-]XLMK184D")))
+
+    class Careless(torch.nn.Module):
+        def forward(self, x, state=None):
+            g = torch.Generator().manual_seed(int(x.sum()))
+            logits = torch.randn(x.shape[0], x.shape[1], len(vocab), generator=g)
+            logits[..., vocab.index["3"]] += 2.0
+            logits[..., vocab.index["|"]] += 1.0
+            return logits, state or (torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
+    s = Sampler(Careless().eval(), vocab)
+    s.knows_codes = False
+    checked = 0
+    for t in s.sample(Header.parse("4/4", "1/8", "D"), "", "", Settings(seed=3, max_chars=300, num=4)):
+        report = abctools.validate(t.abc)
+        assert report.bars_ok == report.bars_checked, (t.abc, [p.message for p in report.problems])
+        checked += report.bars_checked
+    assert checked >= 20
+
+
+def form_clock(text, sections=2, bars=(2, 2)):
+    return BarClock("4/4", "1/8", sections, list(bars)).feed_text(text)
+
+
+def test_requested_form_places_section_ends():
+    first = form_clock("ABcd efga|")                  # bar 1 of 2: the section goes on
+    assert not allows(first.state(), "|") and not allows(first.state(), ":") and allows(first.state(), "A")
+    second = form_clock("ABcd efga|ABcd efga")        # bar 2 of 2: it must end here
+    assert allows(second.state(), ":") and allows(second.state(), "|")
+    after = form_clock("ABcd efga|ABcd efga|")
+    assert not allows(after.state(), " ") and allows(after.state(), "|") and allows(after.state(), ":")
+    assert not allows(form_clock("ABcd efga|ABcd efga :|").state(), END)     # one section of two
+    done = form_clock("ABcd efga|ABcd efga :|ABcd efga|ABcd efga|]")
+    assert allows(done.state(), END) and not allows(done.state(), "A") and not allows(done.state(), "|")
+    assert not allows(form_clock("ABcd efga|ABcd efga :|").state(), "1")      # no endings
+
+
+def test_sampler_writes_the_requested_form(tiny_checkpoint):
+    """Even a barely trained model writes exactly the sections and bars asked for."""
+    from abcgen import form as formtools
+    from abcgen.sample import load_sampler
+    s = load_sampler(tiny_checkpoint)
+    for code in ("S:2 B:4 E:5 B:4", "S:3 B:2 E:5 B:3 E:5 E:5 B:2"):
+        asked = formtools.parse_code(code)
+        tunes = s.sample(Header.parse("6/8", "1/8", "G"), "", code, Settings(seed=5, max_chars=1500, num=4))
+        for t in tunes:
+            assert t.ended, t.body
+            got = formtools.matches(asked, formtools.body_form(t.body))
+            assert got["sections"] and got["bars"], (code, t.body)
