@@ -2,9 +2,10 @@
 the next characters that would break the tune for music21 or abc2midi.
 
 What it forbids, and why:
-- inside an unclosed group (a chord [CEG], grace notes {g}, an inline field [K:G] typed in an
-  opening, a chord symbol "Am", a decoration !trill!) a line break, bar line or the end; inside a
-  chord or grace group only notes may follow; a new inline field (key or meter change);
+- inside an unclosed group (a chord [CEG], grace notes {g}, or, typed in an opening, an inline
+  field [K:G], a chord symbol "Am" or a decoration !trill!) a line break, bar line or the end;
+  inside a chord or grace group only notes may follow; a new inline field, chord symbol or
+  !decoration! (the model loses its way inside them);
 - a note, or a longer note length, that would overfill the bar: a full bar must be closed;
 - a bar line that closes a bar short, except for the pickups musicians write: the tune's first
   bar, a part's first bar after a double bar or repeat, and a part's last bar when it completes
@@ -36,6 +37,8 @@ NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
 NOTE_STARTS = NOTE_LETTERS | frozenset("zx")
 COMPOUND_TOPS = (6, 9, 12)
 MAX_OCTAVE_MARKS = 2
+MAX_GROUP_NOTES = 4                     # notes in a chord or a group of grace notes
+TUPLETS = frozenset({2, 3, 4})
 NO_DIGITS: frozenset = frozenset()
 HALVING = frozenset({2, 4, 8})          # A/2, A/4, A/8: denominators abc2midi reads
 
@@ -91,6 +94,9 @@ class BarClock:
         self.broken = 1.0                 # factor for the next note after > or <
         self.broken_suffix: str | None = None
         self.tie_letter: str | None = None  # a tie waits for this note
+        self.tie_octave = 0                 # ... written with this many octave marks
+        self.octave_target: int | None = None  # a tied-to note must repeat the marks
+        self.broken_next = False          # a broken rhythm waits for its second note
         self.deco = False                 # a decoration waits for its note
         self.tuplet_left, self.tuplet_factor = 0, 1.0
         self.tuplet_spec = False          # inside "(3:2:3"
@@ -155,7 +161,8 @@ class BarClock:
         elif c == "]" and self.closing:
             self.left_delim = True               # "|]"
         else:
-            self.tie_letter = self.letter if c == "-" and self.open_note else self.tie_letter
+            if c == "-" and self.open_note:
+                self.tie_letter, self.tie_octave = self.letter, self.octave
             self.open_note = False
             if c == ":":
                 self._colon(prev, prev2)
@@ -249,7 +256,8 @@ class BarClock:
         self.used += factor
         self.notes += 1
         self.section_notes = True
-        self.closing = self.deco = self.just_closed = False
+        self.closing = self.deco = self.just_closed = self.broken_next = False
+        self.octave_target = self.tie_octave if self.tie_letter else None
         self.tie_letter = None
 
     def _relength(self) -> None:
@@ -265,6 +273,7 @@ class BarClock:
         and B is written with A's length, as abc2midi requires."""
         if self.open_note and self.last_len is not None:
             self.broken_suffix = self._suffix()
+            self.broken_next = True
             self.used += self.last_len / 2 if c == ">" else -self.last_len / 2
             self.broken = 0.5 if c == ">" else 1.5
         self.open_note = False
@@ -388,7 +397,8 @@ class BarClock:
         part needs its double bar line or repeat; ("tie", letter, state) and ("deco", state) when a
         tie or decoration waits for its note; otherwise (kind, ..., Detail) with kind "over" (the
         note being written overfills the bar and must be shortened), "full" (close the bar),
-        "empty" (a bar just began; end_ok, lines_ok) or "part" (a bar with room; short_ok, broken_ok)."""
+        "empty" (a bar just began; end_ok, lines_ok) or "part" (a bar with room; short_ok, broken_ok,
+        tuplet_open)."""
         if self.group:
             name = self.group
             if name == "bracket":             # "[1", "[2": endings, where they may be
@@ -396,24 +406,31 @@ class BarClock:
             if name == "field":               # close it only once its value is one we read
                 return ("group", name, self._field_ok(self.group_text))
             # closable once it holds a note; octave marks only after a letter of the right case
-            last = self.group_text[-1:]
-            case = "," if last.isupper() else "'" if last.islower() else ""
-            return ("group", name, any(c in NOTE_LETTERS for c in self.group_text), case)
+            # (at most two); at most MAX_GROUP_NOTES notes
+            text = self.group_text
+            last = text[-1:]
+            marks = len(text) - len(text.rstrip(",'"))
+            case = "" if marks >= MAX_OCTAVE_MARKS else "," if last.isupper() else "'" if last.islower() else ""
+            notes = sum(c in NOTE_LETTERS for c in text)
+            return ("group", name, notes > 0 and last not in "^_=", case, notes < MAX_GROUP_NOTES)
         if self._form_done() and not self.need_delim and self.prev not in ":":
             return ("finish",)                # the requested sections are all written
         if self.need_delim:                   # no "|:" that opens a repeat at the very end
             last = self.form_sections is not None and self.sections_done + 1 >= self.form_sections
-            return ("delim", not last, not self.form or self._form_done_after_delimiter())
+            return ("delim", not last and not self.repeat_open,
+                    not self.repeat_open and (not self.form or self._form_done_after_delimiter()))
         if self.need_plain:
             return ("plain", self._bar_state())
         if self.prev == ":" and not self.tuplet_spec and self.prev2 not in "|:":
             return ("colon",)                 # ":|" goes on
         if self.prev in "^_=" and self.prev:
             return ("accidental", self.prev if self.prev2 != self.prev and self.prev != "=" else "")
+        if self.broken_next:
+            return ("broken", self._bar_state())
         if self.tie_letter and not self.open_note:
             return ("tie", self.tie_letter, self._bar_state())
         if self.deco:
-            return ("deco", self._bar_state(), self.prev != "}")
+            return ("deco", self._bar_state(), self.prev != "}", self.prev in ".~")
         return self._bar_state()
 
     def _bar_state(self) -> tuple:
@@ -431,21 +448,24 @@ class BarClock:
         short_ok = self._short_kind() is not None
         broken_ok = self.open_note and self.tuplet_left == 0 and self.exact is None \
             and room + EPS >= self.last_len
-        return ("part", short_ok, broken_ok, self._detail(room))
+        return ("part", short_ok, broken_ok, self.tuplet_left > 0, self._detail(room))
 
     def _detail(self, room: float | None) -> Detail:
         """What the symbol just written allows next; `room` is what is left of the bar (None at
         the start of a bar)."""
         colon = self._colon_ok() and (self.notes == 0 or self._form_needs() != "plain")
-        if self.after_paren:
-            return Detail(digits=frozenset(range(2, 10)), colon=colon)   # "(3": a tuplet
+        if self.after_paren:                 # "(3": a tuplet, never inside another
+            return Detail(digits=TUPLETS if self.tuplet_left == 0 else NO_DIGITS, colon=colon)
         if room is None:                     # just after a bar line: an ending may be numbered
             return Detail(digits=self._ending_digits(), colon=colon, bracket=self.prev == "|")
         if not self.open_note:
             return Detail(colon=colon)
         octave = ""                          # C, and c' (abc2midi rejects c, and C')
-        if self.letter is not None and not self._suffix() and self.octave < MAX_OCTAVE_MARKS:
+        limit = MAX_OCTAVE_MARKS if self.octave_target is None else self.octave_target
+        if self.letter is not None and not self._suffix() and self.octave < limit:
             octave = "," if self.letter.isupper() else "'"
+            if self.octave_target is not None:  # a tied-to note: the same octave as its tie
+                return Detail(must=octave)
         tie = self.letter is not None
         if self.exact is not None:           # the suffix is fixed by a broken rhythm
             done = self._suffix()
@@ -500,23 +520,26 @@ INLINE_FIELDS = frozenset()  # the model may not change key or meter mid-tune: i
 GROUP_RULES = {
     "bracket": lambda c, endings: c in NOTE_TEXT and not c.isdigit() and c not in ",'/"  # a chord
     or c in INLINE_FIELDS or c == "|" or (c.isdigit() and int(c) in endings),     # a field, [| or [1
-    "chord": lambda c, closable: c in NOTE_TEXT or (c == "]" and closable),
-    "grace": lambda c, closable: c in NOTE_TEXT or (c == "}" and closable),
+    "chord": lambda c, closable: c in "^_=ABCDEFGabcdefg" or (c == "]" and closable),
+    "grace": lambda c, closable: c in "^_=ABCDEFGabcdefg" or (c == "}" and closable),
     "field_name": lambda c, closable: c == ":",                # "[K" so far
     "field": lambda c, closable: c not in "\n|[]" or (c == "]" and closable),
     "quote": lambda c, closable: c not in "\n|",
     "decoration": lambda c, closable: c not in "\n| ",
 }
 FULL_OK = frozenset("|: )")        # a full bar: close it (a slur may end first)
-DECORATED = NOTE_STARTS | frozenset("^_=[{.~(") | abctools.DECORATION_LETTERS
+DECORATED = NOTE_STARTS | frozenset("^_=.~") | abctools.DECORATION_LETTERS   # what a decoration precedes
 
 
 def allows(state: tuple, c: str) -> bool:
     """Whether character `c` may come next in a bar clock's `state()`."""
     kind = state[0]
     if kind == "group":
-        if c in ",'" and state[1] in ("chord", "grace"):
-            return c == state[3]
+        if state[1] in ("chord", "grace"):  # notes without lengths (a chord's goes after its "]")
+            if c in ",'":
+                return c == state[3]
+            if c in "^_=ABCDEFGabcdefg" and not state[4]:
+                return False
         return c != END and GROUP_RULES[state[1]](c, state[2])
     if kind == "colon":                    # ":|" (write ":|:" rather than the "::" shorthand)
         return c == "|"
@@ -535,12 +558,18 @@ def allows(state: tuple, c: str) -> bool:
         if c in ".~()" or c in abctools.DECORATION_LETTERS:
             return inner[0] in ("empty", "part")
         return c in " \n|" and allows(inner, c)
+    if kind == "broken":                   # A>B: the second note comes right away
+        return (c in NOTE_STARTS or c in "^_=") and allows(state[1], c)
     if kind == "deco":
         if c == "{" and not state[2]:
             return False                   # grace notes need a note between them
+        if c == "(":
+            return state[3] and allows(state[1], c)   # ".(AB)" but not "T(AB)"
         if c.isdigit():
             return allows(state[1], c)     # "~(3": a tuplet
         return c in DECORATED and state[1][0] in ("empty", "part") and allows(state[1], c)
+    if c in '!"+':
+        return False                       # no new !decoration! or "text": the model loses its way in them
     detail: Detail = state[-1]
     if detail.must is not None:
         return c == detail.must or (c in ",'" and c in detail.octave)
@@ -565,12 +594,14 @@ def allows(state: tuple, c: str) -> bool:
     if kind == "empty":
         if c in "|:":
             return state[2]
+        if c in "<>":
+            return False                   # a broken rhythm needs a note before it
         return c != END or state[1]
-    _, short_ok, broken_ok, _ = state
+    _, short_ok, broken_ok, tuplet_open, _ = state
     if c == END:
         return False
     if c in "|:":
-        return short_ok
+        return short_ok and not tuplet_open
     if c in "<>":
         return broken_ok
     return True

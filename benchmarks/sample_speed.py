@@ -4,6 +4,8 @@ The seed feeds the whole sequence through the LSTM at every step (quadratic in l
 carries the state and feeds one character per step, and samples many tunes as one batch.
 For the shipped model size and for the seed's Embedding16/LSTM64 size, prints characters per second
 of both for one 500-character tune, their ratio, and the time for 8 tunes batched against 1.
+The shipped model is measured twice: in full precision and with the int8 weights the CPU sampler
+uses, whose bits per character on held-out tunes are printed next to full precision's.
 
     python -m benchmarks.sample_speed [--chars 500]
 """
@@ -14,7 +16,7 @@ import torch
 
 from abcgen import checkpoint
 from abcgen.model import CharLSTM, ModelConfig
-from abcgen.sample import Header, Sampler, Settings
+from abcgen.sample import Header, Sampler, Settings, int8_model
 
 PROMPT = "X:1\nL:1/8\nM:6/8\nK:D\n"
 
@@ -70,12 +72,29 @@ def main():
     seed_size = CharLSTM(ModelConfig(len(vocab), 16, 64, 1, 0.0)).eval()
     n = args.chars
     print(f"{'model':28s} {'re-feed c/s':>12s} {'stateful c/s':>13s} {'ratio':>7s} {'sampler 1':>10s} {'sampler 8':>10s} {'8 vs 1':>7s}")
-    for name, model in (("shipped " + _size(shipped), shipped), ("seed " + _size(seed_size), seed_size)):
+    rows = (("shipped " + _size(shipped), shipped), ("shipped, int8 weights", int8_model(shipped)),
+            ("seed " + _size(seed_size), seed_size))
+    for name, model in rows:
         t_re = refeed(model, vocab, n)
         t_st = stateful(model, vocab, n)
         t1 = full_sampler(model, vocab, n, 1)
         t8 = full_sampler(model, vocab, n, 8)
         print(f"{name:28s} {n / t_re:12,.0f} {n / t_st:13,.0f} {t_re / t_st:6.1f}x {t1:9.2f}s {t8:9.2f}s {t8 / t1:6.2f}x")
+    print("bits per character on 60 held-out tunes: " + ", ".join(
+        f"{name} {bpc(model, vocab):.4f}" for name, model in rows[:2]))
+
+
+@torch.no_grad()
+def bpc(model, vocab, tunes: int = 60) -> float:
+    """Bits per character on the first held-out tunes of the default corpus (as training saw them)."""
+    import math
+
+    from abcgen.data import load_corpus
+    from abcgen.vocab import END
+    corpus = load_corpus("folk", abc2midi=True)
+    ids = torch.tensor([vocab.encode("".join(END + t.code + t.abc for t in corpus.valid[:tunes]))])
+    logits, _ = model(ids[:, :-1])
+    return torch.nn.functional.cross_entropy(logits[0], ids[0, 1:]).item() / math.log(2)
 
 
 def _size(m) -> str:

@@ -164,3 +164,21 @@ def test_unclosed_chord_cannot_be_left_open(sampler):
     s.knows_codes = False
     body = s.sample(JIG, "", "", Settings(temperature=0, max_chars=60))[0].body
     assert "[C|" not in body and "[C]" in body
+
+
+def test_int8_model_predicts_like_the_full_precision_one(tiny_checkpoint):
+    """Sampling on the CPU uses int8 weights; they must cost (almost) nothing in bits per character."""
+    from abcgen.sample import int8_model
+    fp32 = load_sampler(tiny_checkpoint, int8=False)
+    int8 = int8_model(fp32.model)
+    assert int8 is not fp32.model
+    ids = torch.tensor([fp32.vocab.encode("X:1\nL:1/8\nM:6/8\nK:D\nA|dfe dBA|B2A F2A|dfe dBA|B2A d2:|\n")])
+    losses = []
+    with torch.no_grad():
+        for model in (fp32.model, int8):
+            logits, _ = model(ids[:, :-1])
+            losses.append(torch.nn.functional.cross_entropy(logits[0], ids[0, 1:]).item())
+    assert abs(losses[0] - losses[1]) < 0.02 * losses[0]
+    a = load_sampler(tiny_checkpoint).sample(JIG, "", "", Settings(seed=4, max_chars=200, num=2))
+    b = load_sampler(tiny_checkpoint).sample(JIG, "", "", Settings(seed=4, max_chars=200, num=2))
+    assert [t.body for t in a] == [t.body for t in b]
