@@ -1,7 +1,14 @@
-"""Shared fixtures. Fixtures are written by the tests themselves from music21's folk corpus."""
+"""Shared fixtures and helpers. Fixtures are written by the tests themselves from music21's folk
+corpus; the app is started the way a user starts it, on a free loopback port."""
+import contextlib
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +44,65 @@ def tiny_checkpoint(small_book, tmp_path_factory) -> Path:
                             tiny_overrides(small_book, out, max_steps=40, eval_every=20))
     train.train(cfg)
     return out / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def sampler(tiny_checkpoint):
+    """A sampler on the tiny checkpoint, loaded as the app loads one (int8 weights on the CPU)."""
+    from abcgen.sample import load_sampler
+    return load_sampler(tiny_checkpoint)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_checkpoint(request) -> Path:
+    """The checkpoint the app should serve: ABCGEN_CHECKPOINT, else the shipped one, else the tiny one."""
+    from abcgen.checkpoint import SHIPPED
+    if os.environ.get("ABCGEN_CHECKPOINT"):
+        return Path(os.environ["ABCGEN_CHECKPOINT"])
+    if SHIPPED.exists():
+        return SHIPPED
+    return request.getfixturevalue("tiny_checkpoint")
+
+
+@contextlib.contextmanager
+def running_app(checkpoint: Path, workdir: Path, code: str | None = None, timeout: float = 300):
+    """Start the app (`python app.py`, or `python -c code`) in `workdir` on a free loopback port,
+    with its file cache in workdir/cache and its log in workdir/app.log; yield its URL once it
+    answers, and stop it afterwards."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "ABCGEN_CHECKPOINT": str(checkpoint), "GRADIO_TEMP_DIR": str(workdir / "cache"),
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
+    command = [PYTHON, str(ROOT / "app.py")] if code is None else [PYTHON, "-c", code]
+    log_path = workdir / "app.log"
+    with open(log_path, "w") as log:
+        # The working folder is the test's own, so anything the app writes there is seen and
+        # nothing is left in the repository.
+        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the app exited with {proc.returncode}:\n{log_path.read_text()}")
+                try:
+                    if httpx.get(url + "/", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the app did not answer in {timeout} s:\n{log_path.read_text()}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

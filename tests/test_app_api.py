@@ -4,80 +4,23 @@ The app runs on the shipped checkpoint when it exists (ABCGEN_CHECKPOINT, if set
 the tiny checkpoint trained by conftest. Its file route must hand out the app's own output files
 and nothing else of the machine.
 """
-import contextlib
 import http.client
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from abcgen.checkpoint import SHIPPED
 from abcgen.sample import MAX_CANDIDATES, MAX_CHARS
+from conftest import ROOT, app_checkpoint, running_app
 
-ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 240  # importing, loading the model and starting the converters, on a slow CPU
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def checkpoint_for_tests(request) -> Path:
-    """The checkpoint the app should serve: ABCGEN_CHECKPOINT, else the shipped one, else the tiny one."""
-    if os.environ.get("ABCGEN_CHECKPOINT"):
-        return Path(os.environ["ABCGEN_CHECKPOINT"])
-    if SHIPPED.exists():
-        return SHIPPED
-    return request.getfixturevalue("tiny_checkpoint")
-
-
-@contextlib.contextmanager
-def running_app(checkpoint: Path, workdir: Path):
-    """Start `python app.py` on a free loopback port and yield its URL once it answers."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "ABCGEN_CHECKPOINT": str(checkpoint), "GRADIO_TEMP_DIR": str(workdir / "cache"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(workdir / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the app exited with {proc.returncode}:\n{(workdir / 'app.log').read_text()}")
-            try:
-                if httpx.get(url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                log_text = (workdir / "app.log").read_text()
-                raise RuntimeError(f"the app did not answer in {START_TIMEOUT} s:\n{log_text}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def app_url(request, tmp_path_factory):
-    with running_app(checkpoint_for_tests(request), tmp_path_factory.mktemp("app")) as url:
+    with running_app(app_checkpoint(request), tmp_path_factory.mktemp("app"), timeout=START_TIMEOUT) as url:
         yield url
 
 
@@ -157,7 +100,7 @@ def spellings(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", ["passwd", "app", "library", "checkpoint"])
 def test_file_route_refuses_files_outside_the_apps_output(app_url, request, name):
-    path = targets(checkpoint_for_tests(request))[name]
+    path = targets(app_checkpoint(request))[name]
     assert path.exists()
     host, port = app_url.removeprefix("http://").split(":")
     for spelling in spellings(path):
@@ -189,7 +132,7 @@ def test_tune_types_and_examples_are_accepted_as_they_stand(request):
 
     for kind, (meter, unit, tempo, form) in app.TUNE_TYPES.items():
         assert form in PRESETS, kind
-    vocab = load_sampler(checkpoint_for_tests(request)).vocab
+    vocab = load_sampler(app_checkpoint(request)).vocab
     for example in app.EXAMPLES:
         _, title, meter, unit, key, tempo, opening, form = app.example_row(*example)
         app.read_request(1, title, meter, unit, key, tempo, form, 1.0, 0, 1.0, 0, 1200, 1)

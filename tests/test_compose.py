@@ -2,14 +2,9 @@ import pytest
 
 from abcgen import compose as composer
 from abcgen.abc import abc2midi_errors
-from abcgen.sample import Header, Settings, load_sampler
+from abcgen.sample import Header, Settings
 
 REEL = Header.parse(meter="4/4", unit="1/8", key="G", title="Test Reel", x=3)
-
-
-@pytest.fixture(scope="module")
-def sampler(tiny_checkpoint):
-    return load_sampler(tiny_checkpoint)
 
 
 def test_compose_ranks_and_is_deterministic(sampler):

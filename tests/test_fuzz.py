@@ -33,7 +33,7 @@ from abcgen.compose import compose
 from abcgen.errors import FieldError, RenderError
 from abcgen.model import CharLSTM, ModelConfig
 from abcgen.sample import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Sampler, Settings,
-                           check_opening, load_sampler)
+                           check_opening)
 from abcgen.vocab import Vocab
 from conftest import ROOT, tiny_overrides
 
@@ -239,11 +239,6 @@ def test_absurd_settings_from_the_issue_name_their_field():
 # ------------------------------------------------------------------------------------------------
 # opening and form
 
-@pytest.fixture(scope="module")
-def tiny_sampler(tiny_checkpoint):
-    return load_sampler(tiny_checkpoint)
-
-
 def opening_text() -> st.SearchStrategy[str]:
     music = st.text(alphabet="ABCDEFGabcdefgz|:[]2345/ ^_=,'()\n", max_size=80)
     return text_for("opening") | music | st.builds(lambda m, f: m + f, music, st.sampled_from(
@@ -255,9 +250,9 @@ def opening_text() -> st.SearchStrategy[str]:
 @example(opening=Long("x" * (MAX_OPENING + 1)))
 @example(opening=Long("a" * MEGABYTE))
 @example(opening="dAF\nK:C\nABC")
-def test_opening_is_music_the_model_knows_or_names_the_opening(tiny_sampler, opening):
+def test_opening_is_music_the_model_knows_or_names_the_opening(sampler, opening):
     try:
-        text = check_opening(opening, tiny_sampler.vocab)
+        text = check_opening(opening, sampler.vocab)
     except FieldError as e:
         assert e.field == "opening", e
         return
@@ -266,7 +261,7 @@ def test_opening_is_music_the_model_knows_or_names_the_opening(tiny_sampler, ope
     for line in text.split("\n") if text else []:
         assert line and line == line.strip()
         assert not re.match(r"[A-Za-z]:", line), line
-    tiny_sampler.vocab.encode(text)
+    sampler.vocab.encode(text)
 
 
 def form_text() -> st.SearchStrategy[str]:
@@ -390,11 +385,11 @@ def compose_request(sampler, v: dict):
 
 @fuzz(60, **SLOW)
 @given(request=requests())
-def test_compose_gives_tunes_or_names_the_bad_field(tiny_sampler, request):
+def test_compose_gives_tunes_or_names_the_bad_field(sampler, request):
     field, values = request
     start = time.monotonic()
     try:
-        header, tunes = compose_request(tiny_sampler, values)
+        header, tunes = compose_request(sampler, values)
     except FieldError as e:
         event("refused")
         assert e.field == field, (values, e)
@@ -428,11 +423,11 @@ def test_a_header_value_the_model_cannot_write_names_its_field(plain_sampler, fi
 
 
 @pytest.mark.parametrize("temperature", [5e-324, 1e-300, 1e-30, 1e-8])
-def test_a_tiny_temperature_samples_or_names_the_temperature(tiny_sampler, temperature):
+def test_a_tiny_temperature_samples_or_names_the_temperature(sampler, temperature):
     header = Header.parse("6/8", "1/8", "D")
     try:
         settings_ = Settings(temperature=temperature, seed=1, max_chars=60)
-        tunes = compose(tiny_sampler, header, "", "", settings_, retries=0)
+        tunes = compose(sampler, header, "", "", settings_, retries=0)
     except FieldError as e:
         assert e.field == "temperature"
     else:
@@ -599,11 +594,11 @@ def test_train_cli_trains_or_names_the_bad_key(small_book, train_cache, tmp_path
 # the app's handlers, called as Gradio calls them
 
 @pytest.fixture(scope="module")
-def app_module(tiny_sampler, tmp_path_factory):
+def app_module(sampler, tmp_path_factory):
     """app.py with the tiny model and its own output folder; `build` fills in its components."""
     import app
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app, "sampler", lambda: tiny_sampler)
+        mp.setattr(app, "sampler", lambda: sampler)
         mp.setattr(app, "OUT_DIR", tmp_path_factory.mktemp("app-out"))
         app.build()
         yield app

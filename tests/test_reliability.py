@@ -7,14 +7,11 @@ cache is swept every 2 s here (files older than 6 s), so cleanup can be watched 
 """
 from __future__ import annotations
 
-import contextlib
 import http.client
 import io
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -27,7 +24,7 @@ from abcgen import checkpoint
 from abcgen.errors import CheckpointError
 from abcgen.model import CharLSTM, ModelConfig
 from abcgen.vocab import Vocab
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, app_checkpoint, running_app
 
 START_TIMEOUT = 300     # importing, loading the model and starting the converters, on a busy CPU
 SWEEP = (2, 6)          # seconds: how often the cache is swept, and the age of files it deletes
@@ -177,20 +174,6 @@ def test_generate_cli_refuses_a_checkpoint_carrying_code(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # the running app
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def app_checkpoint(request) -> Path:
-    if os.environ.get("ABCGEN_CHECKPOINT"):
-        return Path(os.environ["ABCGEN_CHECKPOINT"])
-    if checkpoint.SHIPPED.exists():
-        return checkpoint.SHIPPED
-    return request.getfixturevalue("tiny_checkpoint")
-
-
 # app.py, started the way `python app.py` starts it, with a short cache sweep.
 LAUNCH = f"import app; app.CACHE_SWEEP = {SWEEP!r}; app.main()"
 
@@ -216,47 +199,11 @@ class App:
         return Client(self.url, verbose=False, download_files=False, analytics_enabled=False)
 
 
-@contextlib.contextmanager
-def running_app(checkpoint_path: Path, workdir: Path):
-    port = free_port()
-    cache = workdir / "cache"
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "ABCGEN_CHECKPOINT": str(checkpoint_path), "GRADIO_TEMP_DIR": str(cache),
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
-    log_path = workdir / "app.log"
-    with open(log_path, "w") as log:
-        # The working folder is the test's own, so anything the app writes there (a flagging
-        # folder, say) is seen and nothing is left in the repository.
-        proc = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=workdir, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the app exited with {proc.returncode}:\n{log_path.read_text()}")
-                try:
-                    if httpx.get(url + "/", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}")
-                time.sleep(0.5)
-            yield App(url, workdir, cache, checkpoint_path)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.fixture(scope="module")
 def app(request, tmp_path_factory):
-    with running_app(app_checkpoint(request), tmp_path_factory.mktemp("app")) as running:
-        yield running
+    workdir, ckpt = tmp_path_factory.mktemp("app"), app_checkpoint(request)
+    with running_app(ckpt, workdir, code=LAUNCH, timeout=START_TIMEOUT) as url:
+        yield App(url, workdir, workdir / "cache", ckpt)
 
 
 def compose(client, seed: int) -> tuple:

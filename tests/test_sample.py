@@ -1,17 +1,11 @@
 import pytest
 import torch
 
-from abcgen import abc as abctools
 from abcgen.errors import FieldError
 from abcgen.sample import Header, Sampler, Settings, close_at_last_bar, load_sampler
-from abcgen.vocab import END, Vocab
+from abcgen.vocab import END
 
 JIG = Header.parse(meter="6/8", unit="1/8", key="D", title="Test Jig", x=7)
-
-
-@pytest.fixture(scope="module")
-def sampler(tiny_checkpoint):
-    return load_sampler(tiny_checkpoint)
 
 
 def test_same_seed_same_tunes(sampler):
@@ -134,16 +128,6 @@ def test_requested_form_is_the_prompt(sampler):
     tunes = sampler.sample(JIG, "", "S:2 B:8", Settings(seed=1, max_chars=200, num=2))
     for t in tunes:
         assert t.code.startswith("S:2\nB:8\n")
-
-
-@pytest.mark.parametrize("line,group", [
-    ("AB [CE", "chord"), ("AB [CEG] d", None), ('A "Am', "quote"), ('A "Am" B', None),
-    ("A !tri", "decoration"), ("{g", "grace"), ("[K:G", "field"), ("[K:G] A", None),
-    ("[", "bracket"), ("[|A", None), ("[1 A", None),
-])
-def test_open_group(line, group):
-    from abcgen.bar_clock import open_group
-    assert open_group(line) == group
 
 
 def test_unclosed_chord_cannot_be_left_open(sampler):

@@ -1,5 +1,4 @@
 import os
-import pickle
 import signal
 import socket
 import subprocess
