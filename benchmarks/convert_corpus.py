@@ -1,5 +1,8 @@
 """Convert the folk tunes in music21's corpus to every format; count failures and time each step.
 
+Also validates every tune with the project's validator and reports the share that validates
+clean (no problem at all) and the share without errors (warnings allowed).
+
     python -m benchmarks.convert_corpus [--limit N] [--jobs N] [--timeout S]
 
 Tunes that music21 cannot read are counted but not held against the converters.
@@ -23,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import music21  # noqa: E402
 
+from abcgen import abc as abctools  # noqa: E402
 from abcgen import render  # noqa: E402
 from abcgen.errors import RenderError  # noqa: E402
 
@@ -56,6 +60,12 @@ def failed_step(message: str) -> str:
         if wording in message:
             return step
     return "other"
+
+
+def validation(tune: str) -> str:
+    """"clean" (no problem), "valid" (warnings only) or "errors", by the project's validator."""
+    report = abctools.validate(tune)
+    return "clean" if not report.problems else "valid" if report.valid else "errors"
 
 
 def convert(item: tuple[str, str], timeout: float) -> tuple[str, str, object]:
@@ -96,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     outcomes, timings, examples = Counter(), {step: [] for step in STEPS}, {}
+    validated = Counter(validation(tune) for _, tune in tunes)
     with ThreadPoolExecutor(render.POOL_SIZE) as pool:
         results = pool.map(lambda t: convert(t, args.timeout), tunes)
         for done, (source, outcome, detail) in enumerate(results, start=1):
@@ -112,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     unreadable = outcomes["parse"]
     readable = len(tunes) - unreadable
     print(f"{len(tunes)} tunes from {', '.join(COLLECTIONS)}; music21 reads {readable}, not {unreadable}")
+    print(f"validate clean (no problem at all): {validated['clean']} ({validated['clean'] / len(tunes):.1%}); "
+          f"without errors (warnings allowed): {validated['clean'] + validated['valid']} "
+          f"({(validated['clean'] + validated['valid']) / len(tunes):.1%}); with errors: {validated['errors']}")
     print(f"converted to MusicXML, SVG, MIDI and WAV: {outcomes['ok']} of {readable}")
     for outcome, count in sorted(outcomes.items()):
         if outcome not in ("ok", "parse"):
