@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from test_app_api import checkpoint_for_tests, running_app
+from conftest import ROOT, app_checkpoint, running_app
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 COMPOSE_TIMEOUT = 120
@@ -27,7 +26,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def app_url(request, tmp_path_factory):
-    with running_app(checkpoint_for_tests(request), tmp_path_factory.mktemp("app")) as url:
+    with running_app(app_checkpoint(request), tmp_path_factory.mktemp("app")) as url:
         yield url
 
 
