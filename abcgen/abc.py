@@ -143,11 +143,17 @@ def parse_tempo(text: str | None) -> str | None:
 
 
 def tempo_bpm(q: str | None, default: float = 120.0) -> float:
-    """Quarter notes per minute for a Q: value; `default` when absent or unreadable."""
+    """Quarter notes per minute for a Q: value; `default` when absent or unreadable. A beat made
+    of several note values (Q:1/4 3/8 1/4 3/8=40, as the ABC standard allows) is their sum."""
     try:
         canon = parse_tempo(q)
     except FieldError:
-        return default
+        m = re.fullmatch(r'\s*(?:"[^"]*"\s*)?((?:\d+/\d+\s*)+)=\s*(\d+(?:\.\d+)?)\s*(?:"[^"]*")?\s*', q or "")
+        if not m:
+            return default
+        beat = sum(Fraction(f) for f in m.group(1).split() if not f.endswith("/0"))
+        bpm = float(beat) * 4 * float(m.group(2))
+        return bpm if 0 < bpm <= 4000 else default
     if canon is None:
         return default
     beat, bpm = canon.split("=")

@@ -3,8 +3,11 @@
 The prompt is what training saw: the end-of-tune symbol, the control code (form), the canonical
 header (`X:1`, L, Q, M, K) and the opening. The LSTM state is carried, so each new character costs
 one step, and all candidates are sampled together as one batch. Masks keep the model from writing
-header-field lines in the body. A tune ends at the end-of-tune symbol; at the length cap it is closed
-at its last complete bar. Same seed and settings give the same tunes.
+what would break the tune: header-field lines and blank lines in the body, and everything a bar
+clock (`abcgen.bar_clock`) that follows each tune as it is written forbids: overfull or short bars,
+unreadable note lengths, unclosed groups, and, for a requested form, section ends in the wrong
+place. A tune ends at the end-of-tune symbol; at the length cap it is closed at its last complete
+bar. Same seed and settings give the same tunes.
 """
 from __future__ import annotations
 

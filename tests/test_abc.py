@@ -121,7 +121,8 @@ def test_parse_tempo_rejects(text):
 
 @pytest.mark.parametrize("q,bpm", [("1/4=100", 100.0), ("3/8=80", 120.0), ("1/2=60", 120.0),
                                    ("1/8=200", 100.0), (None, 120.0), ("", 120.0),
-                                   ("nonsense", 120.0)])
+                                   ("nonsense", 120.0), ("1/4 3/8 1/4 3/8=40", 200.0),
+                                   ('"Allegro" 1/4 1/8=80', 120.0), ("1/0 1/0=80", 120.0)])
 def test_tempo_bpm_counts_quarter_notes(q, bpm):
     assert tempo_bpm(q) == pytest.approx(bpm)
 
