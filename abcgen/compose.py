@@ -16,6 +16,7 @@ from abcgen.sample import MAX_CANDIDATES, Candidate, Header, Sampler, Settings, 
 
 MAX_RETRIES = 3
 SPARE = 3          # extra candidates sampled in the first batch when resampling is on
+MIN_BARS = 8       # a tune with fewer full bars does not stop the batch early
 
 
 @dataclass
@@ -90,8 +91,10 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     checked: dict[str, Tune] = {}     # body -> its check, so no candidate is checked twice
 
     def accept(c: Candidate) -> bool:
-        checked[c.body] = check(c, requested)
-        return checked[c.body].valid
+        """Valid, and (where no form was asked for) long enough to be a whole tune: stopping at
+        the first valid tune must not favour the shortest."""
+        t = checked[c.body] = check(c, requested)
+        return t.valid and (bool(requested) or t.report.bars_checked >= MIN_BARS)
 
     for out in sampler.stream(header, opening, form, first, accept=accept if retries else None,
                               enough=wanted if retries else 0):
