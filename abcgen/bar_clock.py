@@ -416,9 +416,9 @@ class BarClock:
         if self._form_done() and not self.need_delim and self.prev not in ":":
             return ("finish",)                # the requested sections are all written
         if self.need_delim:                   # no "|:" that opens a repeat at the very end
-            last = self.form_sections is not None and self.sections_done + 1 >= self.form_sections
-            return ("delim", not last and not self.repeat_open,
-                    not self.repeat_open and (not self.form or self._form_done_after_delimiter()))
+            ends_tune = self._form_done_after_delimiter()
+            return ("delim", not self.repeat_open and (self.form_sections is None or not ends_tune),
+                    not self.repeat_open and (not self.form or ends_tune))
         if self.need_plain:
             return ("plain", self._bar_state())
         if self.prev == ":" and not self.tuplet_spec and self.prev2 not in "|:":

@@ -37,21 +37,29 @@ def test_opening_is_kept_verbatim(sampler):
         assert t.body.startswith(opening)
 
 
+class Scripted(torch.nn.Module):
+    """A stand-in model with one wish: after each character it wants the one `follow` names
+    (`default` after any other), and likes `second` a little, as a fallback."""
+
+    def __init__(self, vocab, follow: dict, default: str, second: str | None = None):
+        super().__init__()
+        self.vocab, self.follow, self.default, self.second = vocab, follow, default, second
+
+    def forward(self, x, state=None):
+        state = state or (torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
+        logits = torch.full((x.shape[0], x.shape[1], len(self.vocab)), -5.0)
+        for r in range(x.shape[0]):
+            prev = self.vocab.chars[int(x[r, -1])]
+            logits[r, -1, self.vocab.index[self.follow.get(prev, self.default)]] = 5.0
+            if self.second:
+                logits[r, -1, self.vocab.index[self.second]] = 1.0
+        return logits, state
+
+
 def test_header_lines_are_masked(sampler):
     """A model that would love to write 'K:' after a line break is never allowed to."""
     vocab = sampler.vocab
-
-    class Loves(torch.nn.Module):
-        def forward(self, x, state=None):
-            state = state or (torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
-            logits = torch.full((x.shape[0], x.shape[1], len(vocab)), -5.0)
-            last = x[:, -1]
-            for r in range(x.shape[0]):
-                prev = vocab.chars[int(last[r])]
-                want = {"\n": "T", "T": ":", ":": "A", "A": "|", "|": "\n"}.get(prev, "T")
-                logits[r, -1, vocab.index[want]] = 5.0
-            return logits, state
-    s = Sampler(Loves().eval(), vocab)
+    s = Sampler(Scripted(vocab, {"\n": "T", "T": ":", ":": "A", "A": "|", "|": "\n"}, "T").eval(), vocab)
     s.knows_codes = False
     tune = s.sample(JIG, "", "", Settings(temperature=0, max_chars=120))[0]
     lines = tune.body.split("\n")
@@ -133,18 +141,7 @@ def test_requested_form_is_the_prompt(sampler):
 def test_unclosed_chord_cannot_be_left_open(sampler):
     """A model that opens a chord and then wants a bar line must close the chord first."""
     vocab = sampler.vocab
-
-    class Opens(torch.nn.Module):
-        def forward(self, x, state=None):
-            state = state or (torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
-            logits = torch.full((x.shape[0], x.shape[1], len(vocab)), -5.0)
-            for r in range(x.shape[0]):
-                prev = vocab.chars[int(x[r, -1])]
-                want = {"[": "C", "C": "|", "|": "["}.get(prev, "[")
-                logits[r, -1, vocab.index[want]] = 5.0
-                logits[r, -1, vocab.index["]"]] = 1.0
-            return logits, state
-    s = Sampler(Opens().eval(), vocab)
+    s = Sampler(Scripted(vocab, {"[": "C", "C": "|", "|": "["}, "[", second="]").eval(), vocab)
     s.knows_codes = False
     body = s.sample(JIG, "", "", Settings(temperature=0, max_chars=60))[0].body
     assert "[C|" not in body and "[C]" in body
