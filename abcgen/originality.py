@@ -1,0 +1,216 @@
+"""Is a tune new, or does it copy a training tune? The longest passage, in bars, that a tune shares
+with any tune of the training corpus, found whatever key either is written in.
+
+Each bar is reduced to its rhythm and the intervals between its notes, so a transposed bar reads
+the same; two bars in a row are also tied by the interval between them. An index maps every pair of
+successive bars of the corpus to where it occurs; a lookup follows the pairs of a tune along the
+diagonals of that index (the longest common run of bars), a few milliseconds a tune. The index of
+the training corpus is built once and cached on disk under `.cache/`, keyed by the corpus's
+fingerprint and this code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from abcgen.analysis import Bar, Originality, Piece, read
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = ROOT / ".cache"
+NEW_BELOW = 4           # bars: a shared passage shorter than this is the idiom, not a copy
+MAX_HITS = 4000         # places one pair of bars is looked up in, to bound a lookup's time
+_POS_BITS = 16          # a place is tune * 2**16 + bar position
+
+
+def _hash(value) -> int:
+    """A stable 63-bit hash (Python's own is salted per process for text)."""
+    return int.from_bytes(hashlib.blake2b(repr(value).encode(), digest_size=8).digest(), "big") >> 1
+
+
+def _ticks(length: Fraction) -> int:
+    return round(length * 3840)  # whole note = 3840: every length up to 7-tuplets of 1/64 is whole
+
+
+def bar_shapes(bars: list[Bar]) -> tuple[list[int], list[int | None]]:
+    """Per bar, a hash of its rhythm and inner intervals, and the interval from the previous bar's
+    last note to its first (None where either has no note)."""
+    shapes, links, last = [], [], None
+    for bar in bars:
+        events, prev = [], None
+        for n in bar.notes:
+            if not n.pitches:
+                events.append((_ticks(n.length), "r"))
+                continue
+            top = n.pitches[-1]
+            chord = tuple(p - top for p in n.pitches[:-1])
+            events.append((_ticks(n.length), 0 if prev is None else top - prev, chord))
+            prev = top
+        pitched = [n.pitches[-1] for n in bar.notes if n.pitches]
+        links.append(pitched[0] - last if pitched and last is not None else None)
+        last = pitched[-1] if pitched else None
+        shapes.append(_hash(tuple(events)))
+    return shapes, links
+
+
+def _pairs(bars: list[Bar]) -> tuple[list[int], list[int]]:
+    """Hashes of every bar (position i) and of every pair of bars ending at position i >= 1."""
+    shapes, links = bar_shapes(bars)
+    return shapes, [_hash((shapes[i - 1], links[i], shapes[i])) for i in range(1, len(shapes))]
+
+
+@dataclass
+class CorpusIndex:
+    sources: list[str]        # Tune.source per indexed tune
+    titles: list[str]         # T: title ("" when unknown)
+    first_numbers: list[int]  # number of each tune's first bar (0 when it opens with a pickup)
+    pair_keys: np.ndarray     # sorted pair hashes ...
+    pair_places: np.ndarray   # ... and where each occurs (tune << 16 | position of its 2nd bar)
+    bar_keys: np.ndarray      # sorted distinct bar hashes ...
+    bar_places: np.ndarray    # ... and one place where each occurs
+
+    @classmethod
+    def build(cls, tunes) -> "CorpusIndex":
+        """From (abc, source, title) triples."""
+        sources, titles, firsts, pairs, singles = [], [], [], [], {}
+        for t, (abc, source, title) in enumerate(tunes):
+            bars = read(abc).bars[:2 ** _POS_BITS - 1]
+            if not bars:
+                continue
+            t = len(sources)
+            sources.append(source)
+            titles.append(title or "")
+            firsts.append(bars[0].number)
+            shapes, pair_hashes = _pairs(bars)
+            for i, h in enumerate(shapes):
+                singles.setdefault(h, (t << _POS_BITS) | i)
+            pairs += [(h, (t << _POS_BITS) | (i + 1)) for i, h in enumerate(pair_hashes)]
+        pairs.sort()
+        keys = np.array(sorted(singles), dtype=np.int64)
+        return cls(sources, titles, firsts,
+                   np.array([h for h, _ in pairs], dtype=np.int64),
+                   np.array([p for _, p in pairs], dtype=np.int64),
+                   keys, np.array([singles[k] for k in keys.tolist()], dtype=np.int64))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        meta = json.dumps({"sources": self.sources, "titles": self.titles,
+                           "first_numbers": self.first_numbers})
+        np.savez(tmp, meta=np.array(meta), pair_keys=self.pair_keys, pair_places=self.pair_places,
+                 bar_keys=self.bar_keys, bar_places=self.bar_places)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "CorpusIndex":
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            return cls(meta["sources"], meta["titles"], meta["first_numbers"], z["pair_keys"],
+                       z["pair_places"], z["bar_keys"], z["bar_places"])
+
+    def _bar_number(self, place: int) -> int:
+        tune, pos = place >> _POS_BITS, place & (2 ** _POS_BITS - 1)
+        return self.first_numbers[tune] + pos
+
+    def lookup(self, piece: Piece) -> Originality:
+        """The longest run of successive bars this tune shares with one indexed tune."""
+        bars = piece.bars
+        if not bars:
+            return Originality(0)
+        shapes, pair_hashes = _pairs(bars)
+        best_run, best_end, best_place = 0, 0, None    # run of pairs, its end here and there
+        runs: dict[int, int] = {}
+        for i, h in enumerate(pair_hashes, start=1):
+            lo = np.searchsorted(self.pair_keys, h, "left")
+            hi = np.searchsorted(self.pair_keys, h, "right")
+            current = {}
+            for place in self.pair_places[lo:min(hi, lo + MAX_HITS)].tolist():
+                run = runs.get(place - 1, 0) + 1
+                current[place] = run
+                if run > best_run:
+                    best_run, best_end, best_place = run, i, place
+            runs = current
+        if best_place is None:   # no two bars in a row are shared: is any one bar?
+            keys = np.asarray(shapes, dtype=np.int64)
+            at = np.searchsorted(self.bar_keys, keys).clip(0, max(0, len(self.bar_keys) - 1))
+            found = [i for i, a in enumerate(at.tolist())
+                     if len(self.bar_keys) and self.bar_keys[a] == keys[i]]
+            if not found:
+                return Originality(0)
+            best_end, best_place = found[0], int(self.bar_places[at[found[0]]])
+            shared = 1
+        else:
+            shared = best_run + 1
+        tune = best_place >> _POS_BITS
+        here = (bars[best_end - shared + 1].number, bars[best_end].number)
+        there_end = self._bar_number(best_place)
+        return Originality(shared, self.sources[tune], self.titles[tune] or None, here,
+                           (there_end - shared + 1, there_end), shared < NEW_BELOW)
+
+
+# ----------------------------------------------------------------------------------------
+# the training corpus's index
+
+def is_original(tune) -> bool:
+    """False for a transposed copy the loader made of a training tune (only originals are
+    indexed: a copy would only repeat its original)."""
+    for name in ("transposed", "transpose", "semitones", "shift"):
+        if getattr(tune, name, 0):
+            return False
+    return not re.search(r"transpos|[@^][+-]?\d+$|[+-]\d+$", getattr(tune, "source", "") or "")
+
+
+def corpus_titles(sources: list[str]) -> dict[str, str]:
+    """T: titles of folk-corpus tunes by source ("ryansMammoth/SilverSpear.abc#3")."""
+    from abcgen.data import folk_paths, read_text, split_tune_book
+    wanted: dict[str, set[int]] = {}
+    for s in sources:
+        name, _, number = s.rpartition("#")
+        if number.isdigit():
+            wanted.setdefault(name, set()).add(int(number))
+    titles = {}
+    for path in folk_paths():
+        name = f"{path.parent.name}/{path.name}"
+        if name not in wanted:
+            continue
+        for i, raw in enumerate(split_tune_book(read_text(path))):
+            m = re.search(r"^T:\s*(.+?)\s*$", raw, re.M)
+            if i in wanted[name] and m:
+                titles[f"{name}#{i}"] = m.group(1)
+    return titles
+
+
+def corpus_index(source: str = "folk", cache_dir: Path | None = CACHE_DIR) -> CorpusIndex:
+    """The index of a source's untransposed training tunes, from the cache when it is there."""
+    from abcgen.data import load_corpus
+    corpus = load_corpus(source, abc2midi=False, cache_dir=cache_dir)
+    h = hashlib.sha256(corpus.description.get("fingerprint", "").encode())
+    for module in (Path(__file__), Path(__file__).with_name("analysis.py")):
+        h.update(module.read_bytes())
+    path = Path(cache_dir or CACHE_DIR) / f"originality-{h.hexdigest()[:16]}.npz"
+    if cache_dir and path.exists():
+        try:
+            return CorpusIndex.load(path)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt
+    tunes = [t for t in corpus.train if is_original(t)]
+    titles = corpus_titles([t.source for t in tunes]) if source == "folk" else {}
+    index = CorpusIndex.build((t.abc, t.source, titles.get(t.source, "")) for t in tunes)
+    if cache_dir:
+        try:
+            index.save(path)
+        except OSError:
+            pass  # a read-only disk: the index still serves this process
+    return index
+
+
+@lru_cache(maxsize=1)
+def default_index() -> CorpusIndex:
+    """The training corpus's index, loaded (or built, once) on first use."""
+    return corpus_index()
