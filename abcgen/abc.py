@@ -74,6 +74,20 @@ def meter_length(meter: str) -> Fraction | None:
     return Fraction(sum(int(p) for p in top.split("+")), int(den))
 
 
+def model_meter(meter: str) -> str:
+    """The one spelling of a canonical meter in the training text and the prompt: the common-time
+    symbols as numbers (C is 4/4, C| is 2/2), so a musician's "4/4 reel" and a tune book's "M:C"
+    reach the model the same way."""
+    return {"C": "4/4", "C|": "2/2"}.get(meter, meter)
+
+
+def default_unit(meter: str) -> str:
+    """ABC's rule for a missing L: field: 1/16 when the bar is shorter than 3/4, else 1/8
+    (free meter: 1/8)."""
+    length = meter_length(meter)
+    return "1/16" if length is not None and length < Fraction(3, 4) else "1/8"
+
+
 def parse_unit(text: str) -> str:
     """Canonical L: value ("1/8"); a clear FieldError otherwise."""
     s = re.sub(r"\s+", "", _bounded("unit", text))
@@ -375,12 +389,7 @@ class _Walker:
             except FieldError:
                 pass  # reported by validate's header check
         self.meter = meter or "none"
-        if unit is not None:
-            self.unit = Fraction(unit)
-        else:
-            length = meter_length(self.meter)
-            self.unit = Fraction(1, 16) if length is not None and length < Fraction(3, 4) \
-                else Fraction(1, 8)
+        self.unit = Fraction(unit if unit is not None else default_unit(self.meter))
 
     def _new_bar_state(self, left: str, start: int):
         self.cur_len = Fraction(0)

@@ -6,9 +6,12 @@ Sources, one interface (`load_corpus`):
   * IrishMAN: `train.json` / `validation.json` (a JSON array or JSON lines) with the columns
     `control code` and `abc notation`; pass the folder or one of the files.
 
-The canonical form is IrishMAN's: `X:1`, `L:`, `Q:` (when present), `M:`, `K:` in that order, then the
-body, with no titles, free text or comments. Training, evaluation and the sampler's prompt all use it.
-Every tune that is dropped is counted with its reason.
+The canonical form is IrishMAN's: `X:1`, `L:`, `M:`, `K:` in that order, then the body, with no
+titles, tempo, free text or comments. Each header field has one spelling (`M:4/4` for `M:C`,
+`K:D` for `K:D Major`, `K:Ador` for `K:A Dorian`); the old `!` line breaks of some tune books
+become real ones. Training, evaluation and the sampler's prompt all use this form. Every tune
+that is dropped is counted with its reason. Training tunes can be transposed to the other keys
+their instruments play (`abcgen.transpose`), once, at preparation.
 """
 from __future__ import annotations
 
@@ -22,15 +25,16 @@ from pathlib import Path
 
 from abcgen import abc as abctools
 from abcgen import form
+from abcgen import transpose as transposing
 from abcgen.errors import DataError, FieldError
 
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 VALID_FRACTION = 0.05        # share of tunes held out for validation when a source has no split
 IRISHMAN_COLUMNS = ("control code", "abc notation")
-NORMALIZATION_VERSION = "2"  # bump when `normalize` changes, so cached corpora are rebuilt
+NORMALIZATION_VERSION = "3"  # bump when `normalize` changes, so cached corpora are rebuilt
 
 # Body lines that are music: everything except these information fields (kept: K, M, L, Q changes).
-_BODY_FIELDS_KEPT = set("KMLQ")
+_BODY_FIELDS_KEPT = set("KML")  # tempo is in no training tune
 _FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _QUOTED = re.compile(r'"([^"]*)"')
 # A chord symbol ("Am", "D7", "G/B", "Bbmaj7"); any other quoted text ("^Fine", "D.C.", "~") is
@@ -41,6 +45,9 @@ _CHORD_SYMBOL = re.compile(r"\(?[A-G][#b]?(m|min|maj|M|dim|aug|sus|add|\+|o)?[0-
 _PROTECTED = re.compile(r'![^!\n]*!|"[^"]*"|\[[A-Za-z]:[^\]]*\]')
 _INLINE_FIELD_LINE = re.compile(r"^\[[A-Za-z]:[^\]]*\]$")
 _COMMENT = re.compile(r"(?<!\\)%.*$")
+# `!` as a line break (the old convention of many tune books), told apart from `!trill!`-style
+# decorations: a decoration is one word between two `!`, with no space or bar line inside.
+_DECORATION = re.compile(r'"[^"]*"|\[[A-Za-z]:[^\]]*\]|![A-Za-z0-9.<>()+^_-]+!')
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Tune:
     abc: str          # canonical ABC text, header included
     code: str = ""    # control code (form) that precedes the tune in the training text
     source: str = ""  # where it came from, for messages ("ryansMammoth/AcaciaReel.abc#1")
+    shift: int = 0    # semitones this copy was transposed by (0: the tune as written)
 
     @property
     def text(self) -> str:
@@ -152,10 +160,9 @@ def _irishman_files(path: Path) -> dict[str, Path] | None:
 
 def _canonical_field(letter: str, value: str) -> str | None:
     """Canonical value of a header field the model sees, or raise Dropped."""
-    parse = {"M": abctools.parse_meter, "L": abctools.parse_unit, "K": abctools.parse_key,
-             "Q": abctools.parse_tempo}[letter]
+    parse = {"M": abctools.parse_meter, "L": abctools.parse_unit, "K": abctools.parse_key}[letter]
     try:
-        return parse(value)
+        return abctools.model_meter(parse(value)) if letter == "M" else parse(value)
     except FieldError as e:
         raise Dropped(f"bad {letter}: field") from e
 
@@ -193,7 +200,7 @@ def normalize(raw: str) -> str:
             if not m:
                 continue  # stray text in the header carries no music
             letter, value = m.group(1), m.group(2).strip()
-            if letter in "LMQK" and letter not in header:
+            if letter in "LMK" and letter not in header:
                 header[letter] = value
             if letter == "K":
                 in_body = True
@@ -205,22 +212,21 @@ def normalize(raw: str) -> str:
                 if canonical:  # as an inline field, so no body line ever looks like a header line
                     body.append(f"[{letter}:{canonical}]")
             continue
-        line = _clean_music_line(line)
-        line = re.sub(r" +", " ", line).strip()
-        if line:
-            body.append(line)
+        for piece in _bang_breaks(line).split("\n"):
+            piece = re.sub(r" +", " ", _clean_music_line(piece)).strip()
+            if piece:
+                body.append(piece)
 
     if "K" not in header:
         raise Dropped("no K: field")
     if "M" not in header:
         raise Dropped("no M: field")
     meter = _canonical_field("M", header["M"])
-    unit = _canonical_field("L", header["L"]) if "L" in header else _default_unit(meter)
+    unit = _canonical_field("L", header["L"]) if "L" in header else abctools.default_unit(meter)
     key = _canonical_field("K", header["K"])
-    tempo = _canonical_field("Q", header["Q"]) if "Q" in header else None
     if not any(re.search(r"[A-Ga-g]", line) for line in body if not _INLINE_FIELD_LINE.match(line)):
         raise Dropped("no notes")
-    head = ["X:1", f"L:{unit}"] + ([f"Q:{tempo}"] if tempo else []) + [f"M:{meter}", f"K:{key}"]
+    head = ["X:1", f"L:{unit}", f"M:{meter}", f"K:{key}"]
     tune = "\n".join(head + body) + "\n"
     if not tune.isascii():
         raise Dropped("non-ASCII characters")
@@ -240,14 +246,22 @@ def _clean_music_line(line: str) -> str:
 
 
 def _clean_notes(text: str) -> str:
-    text = re.sub(r"[uv]", "", text)
+    """Bow marks out; one spelling for what ABC writes several ways: no beam-joining backquotes,
+    `A/` for `A/2`, `|[1` for `| [1`."""
+    text = re.sub(r"[uv`]", "", text)
+    text = re.sub(r"(?<=[A-Ga-gxz,'])/2(?![0-9/])", "/", text)
+    text = re.sub(r"\| +\[(?=\d)", "|[", text)
     return re.sub(r"([~.HLMOPST]+)\(", r"(\1", text)
 
 
-def _default_unit(meter: str) -> str:
-    """ABC's rule: unit 1/16 when the meter is below 3/4, else 1/8."""
-    m = re.fullmatch(r"(\d+)/(\d+)", meter)
-    return "1/16" if m and int(m.group(1)) / int(m.group(2)) < 0.75 else "1/8"
+def _bang_breaks(line: str) -> str:
+    """The line with every `!` that is not part of a decoration, quoted text or inline field
+    turned into a line break."""
+    pieces, last = [], 0
+    for m in _DECORATION.finditer(line):
+        pieces += [line[last:m.start()].replace("!", "\n"), m.group(0)]
+        last = m.end()
+    return "".join(pieces + [line[last:].replace("!", "\n")])
 
 
 def body_of(tune: str) -> str:
@@ -299,6 +313,26 @@ def _prepare(items, workers: int) -> tuple[list[Tune], Counter]:
     return tunes, dropped
 
 
+# --- transposed copies ------------------------------------------------------------------------
+
+def transposed_copies(tunes: list[Tune]) -> list[Tune]:
+    """Each tune in the other keys of its mode that folk instruments play, normalized like any
+    tune; copies that do not normalize are left out. The form code is the original's: transposing
+    changes no section or bar."""
+    jobs = []
+    for t in tunes:
+        key = re.search(r"^K:(.*)$", t.abc, re.M)
+        jobs += [(t, s) for s in transposing.shifts_for(key.group(1) if key else "")]
+    texts = transposing.transpose([t.abc for t, _ in jobs], [s for _, s in jobs])
+    copies = []
+    for (t, s), text in zip(jobs, texts):
+        try:
+            copies.append(Tune(normalize(text), t.code, f"{t.source} transposed {s:+d}", shift=s))
+        except (Dropped, TypeError):
+            continue   # None (abc2abc gave nothing back) or not normalizable
+    return copies
+
+
 # --- splitting ---------------------------------------------------------------------------------
 
 def stable_bucket(text: str) -> float:
@@ -321,9 +355,12 @@ def split(tunes: list[Tune], valid_fraction: float = VALID_FRACTION) -> tuple[li
 
 def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int = 2,
                 valid_fraction: float = VALID_FRACTION, cache_dir: str | Path | None = None,
-                abc2midi: bool = False) -> Corpus:
+                abc2midi: bool = False, transpose: bool = False) -> Corpus:
     """Load, normalize, validate and split a source. Raises DataError with a clear message.
-    With `abc2midi`, tunes that abc2midi (Debian package abcmidi) reports errors on are dropped too."""
+    With `abc2midi`, tunes that abc2midi (Debian package abcmidi) reports errors on are dropped too.
+    With `transpose`, the training split also gets each tune in the other keys of its mode that
+    folk instruments play (`abcgen.transpose`); the validation split stays as written, so every
+    copy of a tune is on the side of its original."""
     source = str(source)
     if abc2midi and abctools.abc2midi_errors("X:1\nM:4/4\nL:1/8\nK:C\nCDEF|]\n") is None:
         raise DataError("the abc2midi check is on but abc2midi is not installed: "
@@ -338,7 +375,7 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
         paths = folk_paths() if source == "folk" else abc_paths(Path(source))
         items["all"] = [(raw, f"{p.parent.name}/{p.name}#{i}", None, validate, abc2midi)
                         for p in paths for i, raw in enumerate(split_tune_book(read_text(p)))]
-    fingerprint = _fingerprint(items, validate, abc2midi)
+    fingerprint = _fingerprint(items, validate, abc2midi, transpose)
 
     cached = _read_cache(cache_dir, fingerprint)
     if cached:
@@ -354,12 +391,16 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
         train, valid = parts.get("train", []), parts.get("valid", [])
         if not valid:
             train, valid = split(train, valid_fraction)
+    originals = len(train)
+    if transpose and train:
+        train = train + transposed_copies(train)
     if not train:
         raise DataError(f"{source}: no usable tunes ({sum(dropped.values())} dropped: "
                         f"{dict(dropped.most_common(3))})")
     description = {
         "source": source,
         "tunes_train": len(train),
+        "tunes_train_as_written": originals,
         "tunes_valid": len(valid),
         "chars_train": sum(len(t.text) for t in train),
         "chars_valid": sum(len(t.text) for t in valid),
@@ -388,11 +429,11 @@ def corpus_fingerprint(train: list[Tune], valid: list[Tune]) -> str:
     return h.hexdigest()[:16]
 
 
-def _fingerprint(items: dict[str, list], validate: bool, abc2midi: bool) -> str:
+def _fingerprint(items: dict[str, list], validate: bool, abc2midi: bool, transpose: bool = False) -> str:
     """Cache key: hash of the raw tunes and of the code that prepares them."""
     h = hashlib.sha256()
-    h.update(f"{NORMALIZATION_VERSION}|{validate}|{abc2midi}".encode())
-    for module in (abctools, form):
+    h.update(f"{NORMALIZATION_VERSION}|{validate}|{abc2midi}|{transpose}".encode())
+    for module in (abctools, form, transposing):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     for part in sorted(items):

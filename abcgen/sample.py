@@ -1,7 +1,7 @@
 """Turn header fields, an optional form and an opening into complete tunes.
 
 The prompt is what training saw: the end-of-tune symbol, the control code (form), the canonical
-header (`X:1`, L, Q, M, K) and the opening. The LSTM state is carried, so each new character costs
+header (`X:1`, L, M, K, spelled as in the training text) and the opening. The LSTM state is carried, so each new character costs
 one step, and all candidates are sampled together as one batch. Masks keep the model from writing
 what would break the tune: header-field lines and blank lines in the body, and everything a bar
 clock (`abcgen.bar_clock`) that follows each tune as it is written forbids: overfull or short bars,
@@ -21,7 +21,7 @@ from abcgen import abc as abctools
 from abcgen import form as formtools
 from abcgen.bar_clock import BarClock, allows
 from abcgen.errors import FieldError
-from abcgen.model import CharLSTM
+from abcgen.model import CharLSTM, repeat_state
 from abcgen.vocab import END, Vocab
 
 MAX_CANDIDATES = 16      # hard cap on candidates per request
@@ -35,7 +35,7 @@ GREEDY_BELOW = 0.01      # temperatures this low are greedy: dividing by them ov
 
 @dataclass(frozen=True)
 class Header:
-    """Validated header fields. Only meter, unit, key and tempo reach the model."""
+    """Validated header fields. Meter, unit and key reach the model; tempo and title only the page."""
     meter: str = "4/4"
     unit: str = "1/8"
     key: str = "D"
@@ -63,9 +63,9 @@ class Header:
                    title=title.strip(), x=x)
 
     def prompt(self) -> str:
-        """The canonical header, exactly as in the training text."""
-        q = f"Q:{self.tempo}\n" if self.tempo else ""
-        return f"X:1\nL:{self.unit}\n{q}M:{self.meter}\nK:{self.key}\n"
+        """The header in the training text's own spelling (`abcgen.data`): no tempo, `M:C` as
+        4/4. The musician's spelling stays in `full`."""
+        return f"X:1\nL:{self.unit}\nM:{abctools.model_meter(self.meter)}\nK:{self.key}\n"
 
     def full(self) -> str:
         """The header shown to musicians: the user's X and title put back."""
@@ -192,7 +192,7 @@ class Sampler:
         ids = torch.tensor([self.vocab.encode(prompt, field="opening")], device=self.device)
         logits, state = self.model(ids)
         logits = logits[:, -1].expand(n, -1)
-        state = tuple(s.expand(-1, n, -1).contiguous() for s in state)
+        state = repeat_state(state, n)
 
         # Per-row bookkeeping: the phase ("code" or "body"), characters written, forced characters.
         rows = [{"phase": "body" if code_done else "code", "code": code, "body": opening if code_done else "",
@@ -248,10 +248,9 @@ class Sampler:
 
     def _check_header(self, header: Header) -> None:
         """Each header value the model reads must be written in characters it knows."""
-        for name, letter, value in (("meter", "M", header.meter), ("unit", "L", header.unit),
-                                    ("key", "K", header.key), ("tempo", "Q", header.tempo)):
-            if value:
-                self.vocab.encode(f"{letter}:{value}\n", field=name)
+        for name, letter, value in (("meter", "M", abctools.model_meter(header.meter)),
+                                    ("unit", "L", header.unit), ("key", "K", header.key)):
+            self.vocab.encode(f"{letter}:{value}\n", field=name)
 
     def _choose(self, logits: torch.Tensor, rows, settings: Settings, gen) -> list[int]:
         """Next character per row: forced characters first, else sampled under the masks."""

@@ -34,10 +34,12 @@ DEFAULTS = {
     "data": "folk",            # "folk", a .abc file/folder, or an IrishMAN folder/JSON file
     "validate_data": True,     # drop tunes that fail the project's ABC validator
     "abc2midi_check": False,   # also drop tunes abc2midi reports errors on (needs Debian's abcmidi)
+    "transpose": False,        # add training copies in the other keys of each tune's mode (abc2abc)
     "out_dir": "runs/folk",    # latest.pt, best.pt, log.csv and loss.png go here
     "export": None,            # copy of the best model (weights only) written here at the end
     "seed": 1234,
-    "model": {"embedding_dim": 64, "hidden_size": 512, "num_layers": 2, "dropout": 0.2},
+    "model": {"embedding_dim": 64, "hidden_size": 512, "num_layers": 2, "dropout": 0.2,
+              "memory": 0, "memory_dim": 128},   # memory > 0: copy memory over the tune so far
     "batch_size": 64,          # parallel tracks of the packed stream (per process)
     "seq_len": 200,            # characters per window (truncated BPTT length)
     "lr": 2e-3,
@@ -182,7 +184,8 @@ def train(cfg: dict, resume: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
 
     corpus = load_corpus(cfg["data"], validate=cfg["validate_data"], workers=cfg["workers"],
-                         cache_dir=cfg["cache_dir"], abc2midi=cfg["abc2midi_check"])
+                         cache_dir=cfg["cache_dir"], abc2midi=cfg["abc2midi_check"],
+                         transpose=cfg["transpose"])
     if main:
         print(corpus.report(), flush=True)
     if not corpus.valid:
@@ -190,7 +193,7 @@ def train(cfg: dict, resume: bool = False) -> dict:
     vocab = Vocab.from_texts(t.text for t in corpus.train + corpus.valid)
     val_ids, val_scored = batching.tune_tracks([(t.code, t.abc) for t in corpus.valid], vocab, cfg["eval_tracks"])
 
-    model = CharLSTM(ModelConfig(vocab_size=len(vocab), **cfg["model"])).to(device)
+    model = CharLSTM(ModelConfig(vocab_size=len(vocab), end_id=vocab.end_id, **cfg["model"])).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 

@@ -1,0 +1,62 @@
+"""The one table of tune types: meter, unit length, tempo in the type's own beat, typical form and
+the range of the instrument the type implies. The app's presets, rendering's default tempo and the
+benchmarks all read it, so a slide is the same slide everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class TuneType:
+    name: str
+    meter: str          # M: as musicians write it
+    unit: str           # L:
+    beat: str           # the note value musicians count the tempo in ("3/8" = dotted quarter)
+    bpm: int            # beats per minute, in that beat
+    form: str           # typical form, as musicians name it (see abcgen.form.parse_form)
+    low: str = "G,"     # lowest note the instrument plays comfortably (ABC pitch)
+    high: str = "e'"    # highest; a fiddle in first and third position
+
+    @property
+    def tempo(self) -> str:
+        """The Q: value: beat=bpm."""
+        return f"{self.beat}={self.bpm}"
+
+    @property
+    def quarter_bpm(self) -> float:
+        """The same tempo counted in quarter notes, what MIDI and audio need."""
+        return float(self.bpm * Fraction(self.beat) / Fraction(1, 4))
+
+
+TUNE_TYPES: dict[str, TuneType] = {t.name: t for t in (
+    TuneType("reel", "4/4", "1/8", "1/2", 100, "AABB"),
+    TuneType("jig", "6/8", "1/8", "3/8", 116, "AABB"),
+    TuneType("slip jig", "9/8", "1/8", "3/8", 116, "AABBCC"),
+    TuneType("hornpipe", "4/4", "1/8", "1/4", 150, "AABB"),
+    TuneType("polka", "2/4", "1/8", "1/4", 140, "AABB"),
+    TuneType("slide", "12/8", "1/8", "3/8", 130, "AABB"),
+    TuneType("waltz", "3/4", "1/8", "1/4", 150, "AABB"),
+    TuneType("march", "2/4", "1/8", "1/4", 120, "AABB"),
+    TuneType("strathspey", "4/4", "1/8", "1/4", 130, "AABB"),
+    TuneType("mazurka", "3/4", "1/8", "1/4", 130, "AABB"),
+    TuneType("air", "3/4", "1/8", "1/4", 80, "AB"),
+)}
+
+# Rhythm names (R: field) that mean one of the types above.
+ALIASES = {"single jig": "jig", "double jig": "jig", "hop jig": "slip jig", "reel (double)": "reel"}
+
+
+def tune_type(name: str | None) -> TuneType | None:
+    """The type a name or R: field means ("Slip Jig", "double jig"), or None."""
+    if not name:
+        return None
+    key = " ".join(str(name).lower().split())
+    key = ALIASES.get(key, key)
+    if key in TUNE_TYPES:
+        return TUNE_TYPES[key]
+    for candidate in sorted(TUNE_TYPES, key=len, reverse=True):  # "slip jig" before "jig"
+        if candidate in key:
+            return TUNE_TYPES[candidate]
+    return None
