@@ -1,11 +1,11 @@
 """A musician's report on one tune: key and final note, form as written and as played, bars that
 recur, range, chords, and how much of it comes from a training tune (`abcgen.originality`).
 
-The validator (`abcgen.abc`) measures bar lengths but keeps no pitches, and music21's ABC reader
-ignores inline key changes, tuplets and accidentals carried through a bar before its stream
-building, which costs tens of milliseconds a tune. So `read` is a light reader of its own, built on
-the validator's tokens: every bar as written, with each note's MIDI pitch and length. A report
-takes a few milliseconds; music21 is used only for keys and scales.
+The validator (`abcgen.abc`) measures bar lengths but keeps no pitches; music21 has right pitches
+only after building a stream (tens of milliseconds a tune: its token pass alone ignores inline key
+changes, tuplets and accidentals carried through a bar) and loses the bars as written. So `read` is
+a light reader built on the validator's tokens: every bar as written, with each note's MIDI pitch
+and length. A report takes about 2 ms; music21 is used for keys and scales.
 """
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from abcgen import abc as abctools
 from abcgen.errors import FieldError
+
+if TYPE_CHECKING:
+    from abcgen.originality import Originality
 
 MAX_PLAYED = 4096  # bars: a bound on expanding repeats, far above any real tune
 
@@ -24,7 +28,6 @@ _MODE_NAMES = {"": "major", "min": "minor", "mix": "mixolydian", "dor": "dorian"
                "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTALS = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}
-_DECORATION = set("HLMOPSTuvkJR~.")
 
 
 # ----------------------------------------------------------------------------------------
@@ -440,26 +443,6 @@ def _length_bin(units: Fraction) -> str:
 
 
 LENGTH_BINS = ("<1", "1", "dotted/other", "2", "3", "4+")
-
-
-@dataclass
-class Originality:
-    """The training tune that shares the longest passage with this one (transposition aside)."""
-    shared_bars: int                  # bars in the longest shared passage
-    source: str | None = None         # Tune.source of the training tune
-    title: str | None = None          # its T: title, when the source file has one
-    bars: tuple[int, int] | None = None         # first and last bar of the passage here
-    source_bars: tuple[int, int] | None = None  # ... and in the training tune
-    new: bool = True                  # no passage of NEW_BELOW bars or more is shared
-
-    def text(self) -> str:
-        name = self.title or self.source or "a training tune"
-        if self.new:
-            s = "" if self.shared_bars == 1 else "s"
-            return f"this tune is new (longest shared passage: {self.shared_bars} bar{s})"
-        a, b = self.bars
-        where = f"{self.source}, bars {self.source_bars[0]}-{self.source_bars[1]}"
-        return f"bars {a}-{b} are from {name} ({where})"
 
 
 @dataclass

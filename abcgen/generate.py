@@ -4,8 +4,9 @@
         --opening "|: A2d fed" --temperature 1.0 --seed 3 --num 4 [--form "S:2 B:8 E:5 B:8"] [--json] [--out DIR]
 
 Prints the tunes as an ABC tune book, or with --json one JSON array of objects with `abc`, `valid`,
-`report`, `requested_form` and `achieved_form`. With --out, writes .abc, .mid, .musicxml, .svg and
-.wav files per tune. Without --checkpoint it uses the shipped model. These option names are stable.
+`report`, `requested_form`, `achieved_form` and `music` (the musical report of `abcgen.analysis`).
+With --out, writes .abc, .mid, .musicxml, .svg and .wav files per tune. Without --checkpoint it
+uses the shipped model. These option names are stable.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from abcgen.analysis import analyse
 from abcgen.compose import compose
 from abcgen.errors import CheckpointError, FieldError, RenderError
 from abcgen.sample import Header, Settings, load_sampler
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
             except RenderError as e:
                 print(f"tune {header.x + i}: could not convert: {e}", file=sys.stderr)
     if args.json:
-        print(json.dumps([t.to_dict() for t in tunes], indent=1))
+        print(json.dumps([{**t.to_dict(), "music": analyse(t.abc).to_dict()} for t in tunes], indent=1))
     else:
         for t in tunes:
             print(t.abc)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abcgen.analysis import Bar, Originality, Piece, read
+from abcgen.analysis import Bar, Piece, read
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / ".cache"
@@ -63,6 +63,26 @@ def _pairs(bars: list[Bar]) -> tuple[list[int], list[int]]:
     """Hashes of every bar (position i) and of every pair of bars ending at position i >= 1."""
     shapes, links = bar_shapes(bars)
     return shapes, [_hash((shapes[i - 1], links[i], shapes[i])) for i in range(1, len(shapes))]
+
+
+@dataclass
+class Originality:
+    """The training tune that shares the longest passage with this one (transposition aside)."""
+    shared_bars: int                  # bars in the longest shared passage
+    source: str | None = None         # Tune.source of the training tune
+    title: str | None = None          # its T: title, when the source file has one
+    bars: tuple[int, int] | None = None         # first and last bar of the passage here
+    source_bars: tuple[int, int] | None = None  # ... and in the training tune
+    new: bool = True                  # no passage of NEW_BELOW bars or more is shared
+
+    def text(self) -> str:
+        name = self.title or self.source or "a training tune"
+        if self.new:
+            s = "" if self.shared_bars == 1 else "s"
+            return f"this tune is new (longest shared passage: {self.shared_bars} bar{s})"
+        a, b = self.bars
+        where = f"{self.source}, bars {self.source_bars[0]}-{self.source_bars[1]}"
+        return f"bars {a}-{b} are from {name} ({where})"
 
 
 @dataclass

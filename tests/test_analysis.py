@@ -183,3 +183,20 @@ def test_titles_come_from_the_raw_corpus_and_copies_are_not_indexed(corpus_tunes
     class Copy:
         source, transposed = "oneills1850/x.abc#1", 2
     assert not is_original(Copy()) and is_original(type("T", (), {"source": "a.abc#1"})())
+
+
+def test_generate_json_carries_the_musical_report(tiny_checkpoint, corpus_tunes, monkeypatch, capsys):
+    import json
+
+    from abcgen import generate, originality
+    index = CorpusIndex.build((abc, source, "") for abc, source in corpus_tunes)
+    monkeypatch.setattr(originality, "default_index", lambda: index)
+    assert generate.main(["--checkpoint", str(tiny_checkpoint), "--key", "Ador", "--num", "2",
+                          "--max-chars", "200", "--retries", "0", "--json"]) == 0
+    tunes = json.loads(capsys.readouterr().out)
+    assert len(tunes) == 2
+    for t in tunes:
+        music = t["music"]
+        assert music["key"] == "Ador" and music["tonic"] == "A"
+        assert music == analyse(t["abc"], index).to_dict() | {"originality": music["originality"]}
+        assert music["originality"] is None or "shared_bars" in music["originality"]
