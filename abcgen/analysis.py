@@ -107,9 +107,7 @@ class _Reader:
             values.setdefault(letter, value)
         self.meter = self._try(abctools.parse_meter, values.get("M")) or "none"
         unit = self._try(abctools.parse_unit, values.get("L"))
-        length = abctools.meter_length(self.meter)
-        self.unit = Fraction(unit) if unit else (
-            Fraction(1, 16) if length is not None and length < Fraction(3, 4) else Fraction(1, 8))
+        self.unit = Fraction(unit or abctools.default_unit(self.meter))
         self.key = self._try(abctools.parse_key, values.get("K"))
         self.current_key, self.signature = self.key, key_info(self.key)[2]
         self.bars: list[Bar] = []

@@ -178,12 +178,9 @@ class CorpusIndex:
 # the training corpus's index
 
 def is_original(tune) -> bool:
-    """False for a transposed copy the loader made of a training tune (only originals are
-    indexed: a copy would only repeat its original)."""
-    for name in ("transposed", "transpose", "semitones", "shift"):
-        if getattr(tune, name, 0):
-            return False
-    return not re.search(r"transpos|[@^][+-]?\d+$|[+-]\d+$", getattr(tune, "source", "") or "")
+    """False for a transposed copy the loader made of a training tune: only originals are
+    indexed, a copy would only repeat its original."""
+    return not getattr(tune, "shift", 0) and "transposed" not in (getattr(tune, "source", "") or "")
 
 
 def corpus_titles(sources: list[str]) -> dict[str, str]:

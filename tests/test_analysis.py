@@ -180,9 +180,9 @@ def test_titles_come_from_the_raw_corpus_and_copies_are_not_indexed(corpus_tunes
     titles = corpus_titles([source for _, source in corpus_tunes[:2]])
     assert len(titles) == 2 and all(t.strip() for t in titles.values())
 
-    class Copy:
-        source, transposed = "oneills1850/x.abc#1", 2
-    assert not is_original(Copy()) and is_original(type("T", (), {"source": "a.abc#1"})())
+    from abcgen.data import Tune
+    assert not is_original(Tune("X:1\n", source="oneills1850/x.abc#1 transposed +2", shift=2))
+    assert is_original(Tune("X:1\n", source="oneills1850/x.abc#1"))
 
 
 def test_generate_json_carries_the_musical_report(tiny_checkpoint, corpus_tunes, monkeypatch, capsys):
