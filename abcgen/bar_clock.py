@@ -15,10 +15,21 @@ What it forbids, and why:
   (A>B) between notes of different written lengths;
 - a repeat that opens while another is open, an ending other than "|1" or ":|2";
 - the end of the tune anywhere but just after a closing bar line, or with a repeat left open;
+  a final bar line "|]" anywhere but at the end, and "||" or "|]" inside an open repeat (both
+  would make the tune play ABAB where AABB was written);
+- chords of more than two notes or with a note twice (a fiddler's double stop at most);
+- with a key (`key=`): the end of the tune unless its last note is the key's tonic (the mode's
+  final: A for Ador), and, without a requested form, before two parts are written;
+- with a range (`low=`, `high=`): octave marks that leave the instrument's range;
 - with a requested form (sections, bars per section): a plain bar line where a section must end,
   a section end (double bar or repeat) before its bars are written, an ending "|1" (it would join
   two sections), and the end of the tune before the last section; after it, anything but the end.
-  Bars are counted as the form codes count them (`abcgen.form`): a pickup bar counts as a bar.
+  Bars are counted as the form codes count them (`abcgen.form`): a pickup bar counts as a bar,
+  unless the form is a musician's (`full_bars`): then a part has that many full bars, a pickup
+  comes on top and the part's last bar is shortened by it. A repeated part (`repeats`) must open
+  with "|:" and close with ":|". With a key, a part's last bar ends on a note of the tonic chord
+  and the last part's on the tonic: in that bar, a note that would fill the bar must be one of
+  them, and any other note may not be long enough to fill it.
 
 Durations are counted in units of L as floats: they are sums of halves, thirds and the like, and a
 small tolerance absorbs the rounding. The rules guide sampling; the validator in `abcgen.abc` has
@@ -37,7 +48,25 @@ NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
 NOTE_STARTS = NOTE_LETTERS | frozenset("zx")
 COMPOUND_TOPS = (6, 9, 12)
 MAX_OCTAVE_MARKS = 2
-MAX_GROUP_NOTES = 4                     # notes in a chord or a group of grace notes
+MAX_GROUP_NOTES = 4                     # notes in a group of grace notes
+MAX_CHORD_NOTES = 2                     # a double stop
+STEPS = "CDEFGAB"
+
+
+def pitch_index(note: str) -> int:
+    """Diatonic steps from C0 of an ABC pitch ("G," -> 25, "c" -> 35, "e'" -> 44)."""
+    letter = note[0]
+    octave = (4 if letter.isupper() else 5) - note.count(",") + note.count("'")
+    return octave * 7 + STEPS.index(letter.upper())
+
+
+def tonic_letters(key: str | None) -> tuple[str, frozenset] | None:
+    """(the mode's final, the letters of its tonic triad) for a canonical K: value, or None
+    (no key, a Highland pipes or free key)."""
+    if not key or not key[0] in STEPS:
+        return None
+    i = STEPS.index(key[0])
+    return key[0], frozenset(STEPS[(i + k) % 7] for k in (0, 2, 4))
 TUPLETS = frozenset({2, 3, 4})
 NO_DIGITS: frozenset = frozenset()
 HALVING = frozenset({2, 4, 8})          # A/2, A/4, A/8: denominators abc2midi reads
@@ -67,7 +96,8 @@ class BarClock:
     """Where the writer is in the current bar, what it has left open, and so what may come next."""
 
     def __init__(self, meter: str = "4/4", unit: str = "1/8", sections: int | None = None,
-                 bars: list[int | None] = ()):
+                 bars: list[int | None] = (), repeats: tuple[bool, ...] = (), full_bars: bool = False,
+                 key: str | None = None, low: str | None = None, high: str | None = None):
         self.unit = Fraction(unit)
         self.meter = meter
         self.bar_len = self._bar_length(meter)  # units of L per bar; None for a free meter
@@ -114,6 +144,15 @@ class BarClock:
         self.blank = True                 # only bar lines and spaces since the last bar line
         self.just_closed = False          # a repeat just closed and no note came since
         self.first_ending = False         # a first ending waits for its second
+        self.form_repeats, self.full_bars = tuple(repeats), full_bars
+        self.section_pickup = False       # the current section opened with a short bar
+        # cadences and range
+        self.cadence = tonic_letters(key)
+        self.last_pitch: str | None = None   # letter of the last note ("" for a rest or a chord)
+        self.accidental = False
+        self.low = pitch_index(low) if low else None
+        self.high = pitch_index(high) if high else None
+        self.ended = False                # "|]" was written: only the end may follow
 
     def _bar_length(self, meter: str) -> float | None:
         length = abctools.meter_length(meter)
@@ -159,7 +198,7 @@ class BarClock:
         elif c == "|":
             self._bar_line(after_colon=prev == ":")
         elif c == "]" and self.closing:
-            self.left_delim = True               # "|]"
+            self.left_delim = self.ended = True  # "|]"
         else:
             if c == "-" and self.open_note:
                 self.tie_letter, self.tie_octave = self.letter, self.octave
@@ -250,6 +289,7 @@ class BarClock:
             self.tuplet_left -= 1
         self.open_note, self.base = True, factor
         self.letter = letter if letter in NOTE_LETTERS else None
+        self.last_pitch = "" if self.letter is None or self.prev2 in "^_=" else self.letter.upper()
         self.octave = 0
         self.num, self.slashes, self.den = "", 0, ""
         self.last_len = factor
@@ -312,6 +352,8 @@ class BarClock:
                 self.need_delim = need == "delimiter"
                 self.need_plain = need == "plain"
             kind = self._short_kind()
+            if kind in ("pickup", "part pickup") and self.section_lines <= 1 and not after_colon:
+                self.section_pickup = True
             if kind == "pickup":
                 self.pickup = self.part_pickup = self.used
             elif kind == "part pickup":
@@ -331,7 +373,7 @@ class BarClock:
     def _end_section(self) -> None:
         if self.section_notes:
             self.sections_done += 1
-        self.section_lines, self.section_notes = 0, False
+        self.section_lines, self.section_notes, self.section_pickup = 0, False, False
 
     def _form_needs(self) -> str | None:
         """What the bar line closing the current bar must be under the requested form: a
@@ -342,7 +384,37 @@ class BarClock:
         bars = self.form_bars[k] if k < len(self.form_bars) else None
         if bars is None:
             return None
+        bars += self.full_bars and self.section_pickup     # a pickup is on top of the full bars
         return "delimiter" if self.section_lines + 1 >= bars else "plain"
+
+    def _part_repeats(self) -> bool:
+        """Whether the current section of the requested form is written |: ... :|."""
+        k = self.sections_done
+        return k < len(self.form_repeats) and self.form_repeats[k]
+
+    def _last_bar(self) -> bool:
+        return self._form_needs() == "delimiter"
+
+    def _bar_length_now(self) -> float | None:
+        """The current bar's length; a musician's part that opened with a pickup ends with a bar
+        that much shorter."""
+        if self.bar_len is not None and self.full_bars and self.section_pickup and self._last_bar():
+            return self.bar_len - self.part_pickup
+        return self.bar_len
+
+    def _final_ok(self) -> bool:
+        """The tune may end here as far as its cadence and parts go."""
+        if self.cadence is None:
+            return True
+        parts = self.sections_done + (1 if self.section_notes else 0)
+        return self.last_pitch == self.cadence[0] and (self.form or parts >= 2)
+
+    def _cadence_letters(self) -> frozenset | None:
+        """The notes that may end the current bar, when it ends a part under a requested form."""
+        if self.cadence is None or not self.form or not self._last_bar():
+            return None
+        last = self.form_sections is not None and self.sections_done + 1 >= self.form_sections
+        return frozenset(self.cadence[0]) if last else self.cadence[1]
 
     def _form_done_after_delimiter(self) -> bool:
         """Whether the delimiter being written ends the last requested section."""
@@ -412,13 +484,20 @@ class BarClock:
             marks = len(text) - len(text.rstrip(",'"))
             case = "" if marks >= MAX_OCTAVE_MARKS else "," if last.isupper() else "'" if last.islower() else ""
             notes = sum(c in NOTE_LETTERS for c in text)
-            return ("group", name, notes > 0 and last not in "^_=", case, notes < MAX_GROUP_NOTES)
-        if self._form_done() and not self.need_delim and self.prev not in ":":
-            return ("finish",)                # the requested sections are all written
+            if name == "chord":               # a double stop: two different notes at most
+                used = frozenset(c for c in text if c in NOTE_LETTERS)
+                return ("group", name, notes > 0 and last not in "^_=", case, notes < MAX_CHORD_NOTES, used)
+            return ("group", name, notes > 0 and last not in "^_=", case, notes < MAX_GROUP_NOTES, NO_DIGITS)
+        if self.ended or (self._form_done() and not self.need_delim and self.prev not in ":"):
+            return ("finish",)                # "|]" was written, or the requested sections are
         if self.need_delim:                   # no "|:" that opens a repeat at the very end
             ends_tune = self._form_done_after_delimiter()
+            may_end = not self.repeat_open and (not self.form or ends_tune) and self._final_ok()
             return ("delim", not self.repeat_open and (self.form_sections is None or not ends_tune),
-                    not self.repeat_open and (not self.form or ends_tune))
+                    may_end, not self.repeat_open and not (self.form and ends_tune))
+        if self._part_repeats() and not self.repeat_open and not self.section_notes and not self.notes:
+            # a repeated part opens with "|:" (":|:" right after the last part's ":|" will do)
+            return ("open", self.prev == "|", self.prev != "|" or self.prev2 == ":")
         if self.need_plain:
             return ("plain", self._bar_state())
         if self.prev == ":" and not self.tuplet_spec and self.prev2 not in "|:":
@@ -434,25 +513,37 @@ class BarClock:
         return self._bar_state()
 
     def _bar_state(self) -> tuple:
+        length = self._bar_length_now()
+        room = float("inf") if length is None else length - self.used
+        cadence = self._cadence_letters()
+        upcoming = self.broken * (self.tuplet_factor if self.tuplet_left else 1.0)
+        # the notes that may come next when the next note, at its plain length, fills the bar
+        gate = cadence if cadence is not None and room <= upcoming + EPS else None
         if self.notes == 0:
             end_ok = self.closing and self.bars > 0 and not self.repeat_open and \
-                (self.form_sections is None or self._form_done())
+                (self.form_sections is None or self._form_done()) and self._final_ok()
             # under a form, bar lines only at a section's edges (no empty bars inside it)
-            lines_ok = not self.form or (not self.section_notes and self.blank)
-            return ("empty", end_ok, lines_ok, self._detail(None))
-        room = float("inf") if self.bar_len is None else self.bar_len - self.used
+            lines_ok = (not self.form or (not self.section_notes and self.blank)) \
+                and not (self.prev == "|" and self.repeat_open)     # no "||" inside a repeat
+            return ("empty", end_ok, lines_ok, gate, self._detail(None))
+        # closing this bar must be ":|" when it ends a part inside an open or requested repeat
+        short = self._short_kind()
+        delimiter = (self.form and self._last_bar()) or short == "completes"
+        colon_only = delimiter and (self.repeat_open or self._part_repeats())
+        strict = cadence is not None and self.last_pitch not in cadence
         if room < -EPS:
-            return ("over", self._detail(room)) if self.open_note else ("full", Detail())
+            return ("over", colon_only, self._detail(room, strict)) if self.open_note else ("full", colon_only, Detail())
         if room <= EPS:
-            return ("full", self._detail(room))
-        short_ok = self._short_kind() is not None
+            return ("full", colon_only, self._detail(room, strict))
         broken_ok = self.open_note and self.tuplet_left == 0 and self.exact is None \
             and room + EPS >= self.last_len
-        return ("part", short_ok, broken_ok, self.tuplet_left > 0, self._detail(room))
+        return ("part", short is not None, broken_ok, self.tuplet_left > 0, colon_only, gate,
+                self._detail(room, strict))
 
-    def _detail(self, room: float | None) -> Detail:
+    def _detail(self, room: float | None, strict: bool = False) -> Detail:
         """What the symbol just written allows next; `room` is what is left of the bar (None at
-        the start of a bar)."""
+        the start of a bar); `strict`: the note being written may not fill the bar (it is not a
+        note the bar may end on)."""
         colon = self._colon_ok() and (self.notes == 0 or self._form_needs() != "plain")
         if self.after_paren:                 # "(3": a tuplet, never inside another
             return Detail(digits=TUPLETS if self.tuplet_left == 0 else NO_DIGITS, colon=colon)
@@ -462,7 +553,8 @@ class BarClock:
             return Detail(colon=colon)
         octave = ""                          # C, and c' (abc2midi rejects c, and C')
         limit = MAX_OCTAVE_MARKS if self.octave_target is None else self.octave_target
-        if self.letter is not None and not self._suffix() and self.octave < limit:
+        if self.letter is not None and not self._suffix() and self.octave < limit \
+                and self._in_range(self.octave + 1):
             octave = "," if self.letter.isupper() else "'"
             if self.octave_target is not None:  # a tied-to note: the same octave as its tie
                 return Detail(must=octave)
@@ -475,7 +567,7 @@ class BarClock:
         if room == float("inf"):
             fits = 99.0
         else:                                # the longest multiplier that still fits the bar
-            fits = (room + self.last_len) / self.base + EPS
+            fits = (room + self.last_len) / self.base + (-1e-3 if strict else EPS)
         tie = tie and room > -EPS            # an overfull note must be shortened first
         n = int(self.num) if self.num else 1
         if self.slashes:                     # A/ may go on to A/2, A/4, A/8 or A//, if they fit
@@ -489,6 +581,13 @@ class BarClock:
         else:
             digits = NO_DIGITS
         return Detail(digits=digits, slash=n / 8 <= fits, octave=octave, tie=tie, colon=colon)
+
+    def _in_range(self, marks: int) -> bool:
+        """Whether the note being written, with `marks` octave marks, stays in the range."""
+        step = 7 * marks
+        if self.letter.isupper():
+            return self.low is None or pitch_index(self.letter) - step >= self.low
+        return self.high is None or pitch_index(self.letter) + step <= self.high
 
     def _ending_digits(self) -> frozenset:
         """An ending may be numbered just after a bar line ("|1", ":|2", "[1"): a second ending
@@ -538,7 +637,7 @@ def allows(state: tuple, c: str) -> bool:
         if state[1] in ("chord", "grace"):  # notes without lengths (a chord's goes after its "]")
             if c in ",'":
                 return c == state[3]
-            if c in "^_=ABCDEFGabcdefg" and not state[4]:
+            if c in "^_=ABCDEFGabcdefg" and (not state[4] or c in state[5]):
                 return False
         return c != END and GROUP_RULES[state[1]](c, state[2])
     if kind == "colon":                    # ":|" (write ":|:" rather than the "::" shorthand)
@@ -547,8 +646,11 @@ def allows(state: tuple, c: str) -> bool:
         return c in NOTE_LETTERS or (c == state[1] and c != "")
     if kind == "finish":
         return c == END or c == "\n"
-    if kind == "delim":                    # (colon_ok, end_ok): the final bar may end with "|"
-        return c in "|]" or (c == ":" and state[1]) or (c == END and state[2])
+    if kind == "delim":                    # (colon_ok, end_ok, double_ok): "|:", "|" + end, "||"
+        return (c == "|" and state[3]) or (c == "]" and state[2]) or (c == ":" and state[1]) \
+            or (c == END and state[2])
+    if kind == "open":                     # (colon_ok, space_ok): a repeated part opens with "|:"
+        return (c == ":" and state[1]) or (c in " \n" and state[2]) or (c == "|" and not state[1])
     if kind == "plain":                    # the "|" just written stays a plain bar line
         return c not in "|]:" and not c.isdigit() and c != END and allows(state[1], c)
     if kind == "tie":
@@ -571,6 +673,11 @@ def allows(state: tuple, c: str) -> bool:
     if c in '!"+':
         return False                       # no new !decoration! or "text": the model loses its way in them
     detail: Detail = state[-1]
+    gate = state[-2] if kind in ("empty", "part") else None
+    if gate is not None and (c in NOTE_STARTS or c in "^_=["):
+        return c in NOTE_LETTERS and c.upper() in gate   # the note that ends a part: tonic chord
+    if c == "|" and kind in ("over", "full", "part") and state[1 if kind != "part" else 4]:
+        return False                       # this bar ends a repeated part: ":|"
     if detail.must is not None:
         return c == detail.must or (c in ",'" and c in detail.octave)
     if c.isdigit():
@@ -583,8 +690,8 @@ def allows(state: tuple, c: str) -> bool:
         return detail.tie
     if c == ":" and not detail.colon:
         return False
-    if c == "]":
-        return detail.bracket
+    if c == "]":                           # "|]" only where the tune may end
+        return detail.bracket and (kind != "empty" or state[1])
     if kind == "over":
         return False
     if kind == "full":
@@ -597,7 +704,7 @@ def allows(state: tuple, c: str) -> bool:
         if c in "<>":
             return False                   # a broken rhythm needs a note before it
         return c != END or state[1]
-    _, short_ok, broken_ok, tuplet_open, _ = state
+    _, short_ok, broken_ok, tuplet_open, _, _, _ = state
     if c == END:
         return False
     if c in "|:":

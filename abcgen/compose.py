@@ -2,15 +2,18 @@
 
 Samples candidates, repairs what can be repaired without changing the music, validates them,
 resamples the ones that still fail (a bounded number of tries, new seeds derived from the user's),
-and ranks them so the best comes first.
+and ranks them so the best comes first: valid, then ending on the key's tonic, then bars of the
+right length. The tunes handed back carry a musical report (`abcgen.analysis`).
 """
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from abcgen import abc as abctools
+from abcgen import analysis
 from abcgen import form as formtools
 from abcgen.sample import MAX_CANDIDATES, Candidate, Header, Sampler, Settings, candidate_settings
 
@@ -28,6 +31,7 @@ class Tune:
     requested_form: str = ""
     achieved_form: str = ""
     files: dict = field(default_factory=dict)   # format -> path, once rendered to files
+    music: analysis.MusicalReport | None = None
 
     @property
     def valid(self) -> bool:
@@ -37,7 +41,8 @@ class Tune:
         return {"abc": self.abc, "valid": self.valid, "report": self.report.to_dict(),
                 "repairs": self.repairs, "ended_by_model": self.candidate.ended,
                 "closing": self.candidate.closing, "requested_form": self.requested_form,
-                "achieved_form": self.achieved_form, "files": {k: str(v) for k, v in self.files.items()}}
+                "achieved_form": self.achieved_form, "files": {k: str(v) for k, v in self.files.items()},
+                "music": self.music.to_dict() if self.music else None}
 
 
 def check(candidate: Candidate, requested_form: str = "") -> Tune:
@@ -49,7 +54,7 @@ def check(candidate: Candidate, requested_form: str = "") -> Tune:
     report.problems += abc2midi_problems(fixed)
     return Tune(abc=fixed, report=report, candidate=candidate,
                 repairs=candidate.closing + changes, requested_form=requested_form,
-                achieved_form=formtools.control_code(body))
+                achieved_form=formtools.control_code(body), music=analysis.analyse(fixed, originality=False))
 
 
 _ABC2MIDI_ERROR = re.compile(r"Error in line-char (\d+)-(\d+)\s*:\s*(.*)")
@@ -71,22 +76,24 @@ def abc2midi_problems(abc: str) -> list[abctools.Problem]:
 def rank_key(t: Tune):
     r = t.report
     share = r.bars_ok / r.bars_checked if r.bars_checked else 0.0
-    return (not r.valid, -share, not t.candidate.ended, len(r.warnings))
+    tonic = bool(t.music and t.music.ends_on_tonic)
+    return (not r.valid, not tonic, -share, not t.candidate.ended, len(r.warnings))
 
 
 def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: str = "",
                    settings: Settings = Settings(), retries: int = 2,
-                   spare: int = SPARE) -> Iterator[list[str] | list[Tune]]:
+                   spare: int = SPARE, deadline: float | None = None) -> Iterator[list[str] | list[Tune]]:
     """Yields partial bodies while the model writes, then the ranked list of `settings.num` Tunes.
 
     With retries, `spare` extra candidates ride along in the first batch (a batch of 4 costs about
     what one tune does), so a valid tune is usually found without a second round of sampling, and
-    the batch stops as soon as `settings.num` of its tunes are finished and valid."""
+    the batch stops as soon as `settings.num` of its tunes are finished and valid. `deadline` (a
+    `time.monotonic()` value) bounds the whole call: sampling stops there and no retry starts."""
     settings = settings.checked()
     retries = max(0, min(int(retries), MAX_RETRIES))
     wanted = settings.num
     first = replace(settings, num=min(MAX_CANDIDATES, wanted + spare)) if retries else settings
-    requested = formtools.code_prefix(form) if form and form.strip() else ""
+    requested = formtools.parse_form(form).code
     tunes: list[Tune] = []
     checked: dict[str, Tune] = {}     # body -> its check, so no candidate is checked twice
 
@@ -94,26 +101,30 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
         """Valid, and (where no form was asked for) long enough to be a whole tune: stopping at
         the first valid tune must not favour the shortest."""
         t = checked[c.body] = check(c, requested)
-        return t.valid and (bool(requested) or t.report.bars_checked >= MIN_BARS)
+        return t.valid and (bool(requested) or t.report.bars_checked >= MIN_BARS) and bool(t.music.ends_on_tonic)
 
     for out in sampler.stream(header, opening, form, first, accept=accept if retries else None,
-                              enough=wanted if retries else 0):
+                              enough=wanted if retries else 0, deadline=deadline):
         if out and isinstance(out[0], Candidate):
             tunes = sorted((checked.get(c.body) or check(c, requested) for c in out), key=rank_key)
         else:
             yield out[:wanted]
     for attempt in range(1, retries + 1):
         bad = [i for i, t in enumerate(tunes[:wanted]) if not t.valid]
-        if not bad:
+        if not bad or (deadline is not None and time.monotonic() >= deadline):
             break
-        again = sampler.sample(header, opening, form, replace(candidate_settings(settings, attempt), num=len(bad)))
+        again = sampler.sample(header, opening, form, replace(candidate_settings(settings, attempt), num=len(bad)),
+                               deadline=deadline)
         tunes = sorted(tunes + [check(c, requested) for c in again], key=rank_key)
-    yield tunes[:wanted]
+    best = tunes[:wanted]
+    for t in best:      # the full report, originality included, only for the tunes handed back
+        t.music = analysis.analyse(t.abc)
+    yield best
 
 
 def compose(sampler: Sampler, header: Header, opening: str = "", form: str = "",
-            settings: Settings = Settings(), retries: int = 2) -> list[Tune]:
+            settings: Settings = Settings(), retries: int = 2, deadline: float | None = None) -> list[Tune]:
     result = []
-    for result in compose_stream(sampler, header, opening, form, settings, retries):
+    for result in compose_stream(sampler, header, opening, form, settings, retries, deadline=deadline):
         pass
     return result

@@ -267,18 +267,78 @@ def matches(requested: Form, achieved: Form) -> dict:
     return result
 
 
-# E values are the medians of the matching forms in music21's folk collections
-# (O'Neill's 1850, Ryan's Mammoth, Aird's Airs, misc. folk), where two-part tunes
-# mostly score 4-5. A pickup note counts as a bar of its own, hence the B:9 variant.
+# --- forms as musicians name them ----------------------------------------------------------------
+
+MUSICIAN_BARS = 8          # bars in a part when the form does not say
+MUSICIAN_SIMILARITY = 5    # E asked of each later part: the folk corpus's median for two-part tunes
+_MUSICIAN = re.compile(r"([A-H]+)(?:[\s,;]+(\d+)(?:\s*bars?)?(?:\s+each)?)?", re.I)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A requested form, as the sampler's bar clock enforces it and the prompt asks for it.
+
+    From an IrishMAN code (`S:2 B:9 E:5 B:9`) bars count as the codes count them, a pickup as a
+    bar. From a musician's name (`AABB`, `AABBCC`, `AB 16`) each part has that many full bars, a
+    pickup comes on top, and a part named twice in a row is written once between repeat signs
+    (`|: ... :|`), so every ABC player plays it twice."""
+    code: str = ""                           # the control code the prompt starts with
+    sections: int | None = None
+    bars: tuple[int | None, ...] = ()
+    repeats: tuple[bool, ...] = ()           # per section: written |: ... :|
+    full_bars: bool = False                  # bars counted as musicians count them
+    name: str = ""                           # "AABB", or the code
+
+    @property
+    def plays_as(self) -> str:
+        """What the form sounds like: "AABB" for two repeated parts."""
+        letters = "ABCDEFGH"
+        return "".join(letters[i] * (2 if r else 1) for i, r in enumerate(self.repeats))
+
+
+def parse_form(text: str | None) -> Request:
+    """A musician's form name or an IrishMAN code (or a prefix of one); empty: the model chooses."""
+    text = (text or "").strip()
+    if not text:
+        return Request()
+    m = _MUSICIAN.fullmatch(text)
+    if m is None:
+        code = code_prefix(text)
+        f = parse_code(code)
+        return Request(code=code, sections=f.sections, bars=tuple(f.bars), name=code.replace("\n", " ").strip())
+    letters, bars = m.group(1).upper(), int(m.group(2) or MUSICIAN_BARS)
+    parts, repeats = [], []
+    for c in letters:
+        if parts and parts[-1] == c and not repeats[-1]:
+            repeats[-1] = True
+        else:
+            parts.append(c)
+            repeats.append(False)
+    expected = "ABCDEFGH"[:len(parts)]
+    if "".join(parts) != expected or len(parts) > MAX_SECTIONS:
+        raise FieldError("form", f"{text!r} is not a form; name the parts in order, each once or "
+                                 f"twice (repeated), e.g. AABB, AABBCC, AB, ABC, 'AABB 16' for 16-bar "
+                                 f"parts, or give an IrishMAN code like 'S:2 B:8 E:5 B:8'")
+    if not 1 <= bars <= MAX_BARS:
+        raise FieldError("form", f"{bars} bars a part is out of range; parts have 1-{MAX_BARS} bars")
+    n = len(parts)
+    code = _format(Form(n, [bars] * n, [[MUSICIAN_SIMILARITY] * i for i in range(n)]))
+    return Request(code=code, sections=n, bars=(bars,) * n, repeats=tuple(repeats), full_bars=True,
+                   name=letters + ("" if bars == MUSICIAN_BARS else f" {bars}"))
+
+
+# Musicians' forms first (parts of full bars, repeated parts between repeat signs), then two
+# IrishMAN codes, where a pickup counts as a bar of its own.
 PRESETS: dict[str, str] = {
     "Let the model choose": "",
-    "AABB, 8 bars each (reel, jig, hornpipe)": "S:2 B:8 E:5 B:8",
-    "AABB, 8 bars each, with a pickup": "S:2 B:9 E:5 B:9",
-    "AB, 16 bars each": "S:2 B:16 E:6 B:16",
-    "Short AABB, 4 bars each (polka, march)": "S:2 B:4 E:5 B:4",
-    "Two parts, lengths up to the model": "S:2",
-    "3 parts, 8 bars each (slip jig)": "S:3 B:8 E:5 B:8 E:5 E:5 B:8",
-    "4 parts, 8 bars each": "S:4 B:8 E:5 B:8 E:5 E:4 B:8 E:4 E:5 E:5 B:8",
-    "One part, 16 bars": "S:1 B:16",
-    "One part, 8 bars": "S:1 B:8",
+    "AABB, 8 bars each (reel, jig, hornpipe, polka)": "AABB",
+    "AABB, 16 bars each": "AABB 16",
+    "AABBCC, 8 bars each (slip jig)": "AABBCC",
+    "AB, 8 bars each": "AB",
+    "AB, 16 bars each (air, waltz)": "AB 16",
+    "ABC, 8 bars each": "ABC",
+    "AABBCCDD, 8 bars each": "AABBCCDD",
+    "One part, 16 bars": "A 16",
+    "IrishMAN code: 2 sections of 9 bars (pickup counted)": "S:2 B:9 E:5 B:9",
+    "IrishMAN code: two sections, lengths up to the model": "S:2",
 }

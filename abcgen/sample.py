@@ -12,6 +12,7 @@ bar. Same seed and settings give the same tunes.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
@@ -22,6 +23,7 @@ from abcgen import form as formtools
 from abcgen.bar_clock import BarClock, allows
 from abcgen.errors import FieldError
 from abcgen.model import CharLSTM, repeat_state
+from abcgen.tune_types import MELODY_RANGE
 from abcgen.vocab import END, Vocab
 
 MAX_CANDIDATES = 16      # hard cap on candidates per request
@@ -158,17 +160,19 @@ class Sampler:
     # -- public ---------------------------------------------------------------------------------
 
     def sample(self, header: Header, opening: str = "", form: str = "",
-               settings: Settings = Settings()) -> list[Candidate]:
+               settings: Settings = Settings(), deadline: float | None = None) -> list[Candidate]:
         result = None
-        for result in self.stream(header, opening, form, settings):
+        for result in self.stream(header, opening, form, settings, deadline=deadline):
             pass
         return result
 
     @torch.no_grad()
     def stream(self, header: Header, opening: str = "", form: str = "", settings: Settings = Settings(),
-               every: int = 40, accept=None, enough: int = 0) -> Iterator[list[Candidate] | list[str]]:
+               every: int = 40, accept=None, enough: int = 0,
+               deadline: float | None = None) -> Iterator[list[Candidate] | list[str]]:
         """Yields the bodies written so far (list of str) every `every` characters, and finally the
-        list of finished Candidates.
+        list of finished Candidates. At `deadline` (a `time.monotonic()` value) the rows still being
+        written are closed at their last complete bar, as at the length cap.
 
         With `accept` (a function of a Candidate) and `enough`, sampling stops as soon as `enough`
         candidates the model ended are accepted: the batch need not wait for its slowest row. The
@@ -176,11 +180,11 @@ class Sampler:
         settings = settings.checked()
         self._check_header(header)
         opening = check_opening(opening, self.vocab)
-        code = formtools.code_prefix(form) if form and form.strip() else ""
+        request = formtools.parse_form(form)
+        code = request.code
         if code and not self.knows_codes:
             raise FieldError("form", "this checkpoint was trained without form codes; leave the form empty")
         code_done = bool(code) and _form_complete(code)
-        requested = formtools.parse_code(code) if code else formtools.Form()
         if not self.knows_codes:
             code_done = True
         prompt = END + code
@@ -197,7 +201,8 @@ class Sampler:
         # Per-row bookkeeping: the phase ("code" or "body"), characters written, forced characters.
         rows = [{"phase": "body" if code_done else "code", "code": code, "body": opening if code_done else "",
                  "forced": [], "header_left": 0, "done": False, "ended": False, "written": 0,
-                 "clock": BarClock(header.meter, header.unit, requested.sections, requested.bars)
+                 "clock": BarClock(header.meter, header.unit, request.sections, list(request.bars),
+                                   request.repeats, request.full_bars, header.key, *MELODY_RANGE)
                  .feed_text(opening if code_done else "")}
                 for _ in range(n)]
         for step in range(settings.max_chars + CODE_LIMIT + len(header.prompt()) + 2):
@@ -232,7 +237,7 @@ class Sampler:
                 row["written"] += 1
                 if row["written"] >= settings.max_chars:
                     row["done"] = True
-            if all(row["done"] for row in rows):
+            if all(row["done"] for row in rows) or (deadline is not None and time.monotonic() >= deadline):
                 break
             if enough and sum(row.get("accepted", False) for row in rows) >= enough:
                 rows = [row for row in rows if row["done"]]

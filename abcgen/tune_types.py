@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 
+# What a fiddle plays comfortably in first and third position, as ABC pitches: the range the
+# sampler keeps melodies in.
+MELODY_RANGE = ("G,", "e'")
+
+
 @dataclass(frozen=True)
 class TuneType:
     name: str
@@ -16,8 +21,8 @@ class TuneType:
     beat: str           # the note value musicians count the tempo in ("3/8" = dotted quarter)
     bpm: int            # beats per minute, in that beat
     form: str           # typical form, as musicians name it (see abcgen.form.parse_form)
-    low: str = "G,"     # lowest note the instrument plays comfortably (ABC pitch)
-    high: str = "e'"    # highest; a fiddle in first and third position
+    low: str = MELODY_RANGE[0]    # lowest note the instrument plays comfortably (ABC pitch)
+    high: str = MELODY_RANGE[1]   # highest
 
     @property
     def tempo(self) -> str:

@@ -152,3 +152,78 @@ def test_sampler_writes_the_requested_form(tiny_checkpoint):
             assert t.ended, t.body
             got = formtools.matches(asked, formtools.body_form(t.body))
             assert got["sections"] and got["bars"], (code, t.body)
+
+
+# --- musicians' forms, cadences, double stops, range --------------------------------------------
+
+AABB = dict(meter="6/8", unit="1/8", sections=2, bars=[8, 8], repeats=(True, True), full_bars=True,
+            key="D", low="G,", high="e'")
+JIG_A = "|:A|dfe dBA|B2A F2A|dfe dBA|B2A d2A|dfe dBA|B2A F2A|dfe dBA|B2A d2:|\n"
+JIG_B = "|:e|fdd fdd|gfe gfe|fdd fdd|e3 e2e|fdd fdd|gfe gfe|fed BAF|A2d d2:|\n"
+
+
+def walk(body, **kw):
+    """The clock after `body`, or the first character it forbade."""
+    c = BarClock(**kw)
+    for i, ch in enumerate(body):
+        if not allows(c.state(), ch):
+            return f"{ch!r} forbidden after {body[:i]!r}"
+        c.feed(ch)
+    return c
+
+
+def test_aabb_with_pickups_is_written_with_repeats_and_eight_full_bars():
+    clock = walk(JIG_A + JIG_B, **AABB)
+    assert isinstance(clock, BarClock), clock
+    assert allows(clock.state(), END)
+
+
+def test_a_repeated_part_opens_and_closes_with_repeat_signs():
+    assert isinstance(walk("dfe", **AABB), str)                        # "|:" first
+    full = "|:A|dfe dBA|B2A F2A|dfe dBA|B2A d2A|dfe dBA|B2A F2A|dfe dBA|B2A d2"
+    assert not allows(walk(full, **AABB).state(), "|")                  # ":|", not "|"
+    assert allows(walk(full, **AABB).state(), ":")
+    # the part's last bar is shortened by the pickup: d3 would overfill it
+    assert not allows(walk(full[:-1], **AABB).state(), "3")
+
+
+def test_a_part_ends_on_the_tonic_chord_and_the_tune_on_the_tonic():
+    bar8 = "|:A|dfe dBA|B2A F2A|dfe dBA|B2A d2A|dfe dBA|B2A F2A|dfe dBA|B2A "
+    # two eighths left: a note outside the tonic chord may come, but may not fill the bar
+    assert isinstance(walk(bar8 + "d2", **AABB), BarClock) and isinstance(walk(bar8 + "e2", **AABB), str)
+    # one eighth left: the note that fills it is in the tonic chord (D F A)
+    clock = walk(bar8 + "e", **AABB)
+    assert allows(clock.state(), "F") and allows(clock.state(), "a") and not allows(clock.state(), "e")
+    assert not allows(clock.state(), "z") and not allows(clock.state(), "^")
+    last = walk(JIG_A + "|:e|fdd fdd|gfe gfe|fdd fdd|e3 e2e|fdd fdd|gfe gfe|fed BAF|A2d e", **AABB)
+    assert allows(last.state(), "d") and not allows(last.state(), "f") and not allows(last.state(), "A")
+
+
+def test_without_a_form_the_tune_ends_on_the_tonic_after_two_parts():
+    key = dict(meter="6/8", unit="1/8", key="D")
+    assert not allows(walk("dfe dBA|B2A d3|", **key).state(), END)            # one part only
+    two = walk("dfe dBA|B2A d3:|\nfdd fdd|gfe d3|", **key)
+    assert allows(two.state(), END) and allows(two.state(), "]")
+    assert not allows(walk("dfe dBA|B2A d3:|\nfdd fdd|gfe e3|", **key).state(), END)
+    assert not allows(walk("dfe dBA|B2A d3:|\nfdd fdd|gfe e3|", **key).state(), "]")
+
+
+def test_a_final_bar_line_ends_the_tune_and_no_double_bar_inside_a_repeat():
+    ended = walk("dfe dBA|B2A d3|]", meter="6/8")
+    assert allows(ended.state(), END) and not allows(ended.state(), "d") and not allows(ended.state(), "|")
+    inside = walk("|:dfe dBA|B2A F2A|", meter="6/8")
+    assert not allows(inside.state(), "|") and allows(inside.state(), "d")
+
+
+def test_chords_are_double_stops_without_repeated_notes():
+    assert isinstance(walk("[DF]", meter="6/8"), BarClock)
+    assert isinstance(walk("[DFA]", meter="6/8"), str)
+    assert isinstance(walk("[DD]", meter="6/8"), str)
+    assert isinstance(walk("[cBAB]", meter="6/8"), str)
+
+
+def test_octave_marks_keep_the_instrument_range():
+    fiddle = dict(meter="6/8", unit="1/8", low="G,", high="e'")
+    assert isinstance(walk("A,", **fiddle), BarClock) and isinstance(walk("e'", **fiddle), BarClock)
+    assert isinstance(walk("F,", **fiddle), str) and isinstance(walk("f'", **fiddle), str)
+    assert isinstance(walk("B,,", **fiddle), str)

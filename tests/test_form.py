@@ -14,6 +14,7 @@ from abcgen.form import (
     format_code,
     matches,
     parse_code,
+    parse_form,
     sections,
     similarity,
     within_limits,
@@ -279,9 +280,33 @@ def test_matches_leaves_unrequested_parts_none():
 
 def test_presets():
     assert PRESETS["Let the model choose"] == ""
-    assert PRESETS["AABB, 8 bars each (reel, jig, hornpipe)"] == "S:2 B:8 E:5 B:8"
-    for label, code in PRESETS.items():
-        form = parse_code(code)
-        assert within_limits(form), label
-        assert code_prefix(code) == format_code(form)
-    assert parse_code(PRESETS["3 parts, 8 bars each (slip jig)"]).bars == [8, 8, 8]
+    for label, text in PRESETS.items():
+        request = parse_form(text)
+        assert not text or request.code, label
+        assert within_limits(request.code), label
+    assert parse_form(PRESETS["AABBCC, 8 bars each (slip jig)"]).bars == (8, 8, 8)
+
+
+@pytest.mark.parametrize("text,plays,bars,code", [
+    ("AABB", "AABB", (8, 8), "S:2\nB:8\nE:5\nB:8\n"),
+    ("aabbcc", "AABBCC", (8, 8, 8), "S:3\nB:8\nE:5\nB:8\nE:5\nE:5\nB:8\n"),
+    ("AB 16", "AB", (16, 16), "S:2\nB:16\nE:5\nB:16\n"),
+    ("AABB, 16 bars each", "AABB", (16, 16), "S:2\nB:16\nE:5\nB:16\n"),
+    ("AAB", "AAB", (8, 8), "S:2\nB:8\nE:5\nB:8\n"),
+])
+def test_musicians_forms(text, plays, bars, code):
+    request = parse_form(text)
+    assert request.plays_as == plays and request.bars == bars and request.code == code
+    assert request.full_bars and request.sections == len(bars)
+
+
+def test_codes_still_read_as_codes():
+    request = parse_form("S:2 B:9 E:5 B:9")
+    assert request.code == "S:2\nB:9\nE:5\nB:9\n" and not request.full_bars and request.repeats == ()
+
+
+@pytest.mark.parametrize("text", ["ABBA", "BA", "AABB 40", "AAAB"])
+def test_bad_musicians_forms_name_the_field(text):
+    with pytest.raises(FieldError) as e:
+        parse_form(text)
+    assert e.value.field == "form"
