@@ -34,6 +34,12 @@ def test_repeat_over_a_double_bar_plays_abab():
     assert len(r.parts) == 2
 
 
+def test_a_repeat_without_its_start_sign_goes_back_to_the_last_repeat_or_the_start():
+    assert report(f"{A1} | {A2} :| {B1} | {B2} :|").plays_as == "AABB"
+    assert report(f"{A1} | {A2} || {B1} | {B2} |]").plays_as == "AB"
+    assert "plays as AB " in report(f"{A1} | {A2} || {B1} | {B2} |]").text()
+
+
 def test_endings_play_the_part_twice_and_count_first_ending_bars():
     r = report(f"E2 |: {A1} | {A2} | {A3} |1 {A4} :|2 {B4} ||\n{B1} | {B2} | {B3} | {B4} |]")
     assert r.plays_as == "AAB"
