@@ -1,0 +1,55 @@
+"""The page's and the API's fields, read and checked before any work starts: a bad value is a
+FieldError naming the field and saying how to fix it."""
+from __future__ import annotations
+
+import functools
+
+from abcgen import abc as abctools
+from abcgen import form as formtools
+from abcgen.errors import FieldError
+from abcgen.present import header_field
+from abcgen.sample import MAX_OPENING, Header, Settings
+
+MAX_ABC = 20_000          # characters of ABC the Render button accepts
+
+
+def form_text(form) -> str:
+    """The form as compose takes it: a preset's text, a musicians' form ("AABB") or a code; checked."""
+    text = formtools.PRESETS.get(form, form or "")
+    formtools.parse_form(text)
+    return text
+
+
+def read_request(x, title, meter, unit, key, tempo_q, form, temperature, top_k, top_p, seed, max_chars, num):
+    """Checked header, settings and form; a bad field raises FieldError naming it."""
+    header = Header.parse(meter, unit, key, tempo_q, title, x)
+    settings = Settings(temperature, top_k, top_p, seed, max_chars, num).checked()
+    return header, settings, form_text(form)
+
+
+def check_abc(abc: str) -> str:
+    """The ABC box's text, refused when empty or over the size cap."""
+    if not (abc or "").strip():
+        raise FieldError("ABC", "the text box is empty; compose a tune or paste one in ABC")
+    if len(abc) > MAX_ABC:
+        raise FieldError("ABC", f"is {len(abc):,} characters long; the limit is {MAX_ABC:,}")
+    return abc
+
+
+def header_of(abc: str) -> Header:
+    """The header fields of a tune as written, so Continue keeps the tune's own M, L, K, Q, T and X."""
+    field = functools.partial(header_field, abc)
+    if not field("M") or not field("K"):
+        raise FieldError("ABC", "to continue a tune, its header needs an M: (meter) and a K: (key) line")
+    return Header.parse(field("M"), field("L", "1/8"), field("K"), field("Q"), field("T"), field("X", "1"))
+
+
+def continuation_opening(abc: str) -> str:
+    """The tune's music as an opening to write on from; a final "|]" becomes a plain bar line."""
+    body = abctools.split_tune(abc)[1].rstrip()
+    if body.endswith("|]"):
+        body = body[:-2] + "|"
+    if len(body) > MAX_OPENING:
+        raise FieldError("ABC", f"the tune has {len(body):,} characters of music; "
+                                f"Continue can take at most {MAX_OPENING:,}")
+    return body
