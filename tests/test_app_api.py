@@ -5,6 +5,7 @@ the tiny checkpoint trained by conftest. Its file route must hand out the app's 
 and nothing else of the machine.
 """
 import http.client
+import json
 import os
 from pathlib import Path
 from urllib.parse import quote
@@ -72,6 +73,9 @@ def test_compose_takes_the_optional_fields(client):
     ({"tempo": "fast"}, "tempo"),
     ({"form": "S:99"}, "form"),
     ({"opening": "T:not music"}, "opening"),
+    ({"opening": "A" * 5000}, "opening"),
+    ({"title": "T" * 300}, "title"),
+    ({"form": "AXBB"}, "form"),
     ({"num": MAX_CANDIDATES + 1}, "num"),
     ({"max_chars": MAX_CHARS + 1}, "max_chars"),
     ({"temperature": 9.0}, "temperature"),
@@ -83,6 +87,8 @@ def test_bad_field_is_an_error_naming_it(client, fields, named):
     message = str(caught.value)
     assert message.startswith(f"{named}:"), message
     assert "Traceback" not in message
+    if len(str(fields.get("opening", ""))) > 1000:  # a long opening is refused, never silently cut
+        assert "5000" in message and "1000" in message, message
 
 
 def targets(checkpoint: Path) -> dict[str, Path]:
@@ -117,23 +123,28 @@ def test_file_route_refuses_files_outside_the_apps_output(app_url, request, name
         assert status in (403, 404), f"{route} answered {status}"
 
 
-def test_note_follower_script_is_served_by_the_app_itself(app_url):
-    head = httpx.get(app_url + "/config", timeout=10).json()["head"]
-    src = head.split('src="', 1)[1].split('"', 1)[0]
-    assert not src.startswith(("http:", "https:", "//")), src  # no CDN: the page works offline
-    script = httpx.get(f"{app_url}/{src.lstrip('/')}", timeout=10)
-    assert script.status_code == 200 and "playing" in script.text
+def test_page_scripts_are_inline_and_no_server_path_is_shown(app_url):
+    """The page loads nothing from elsewhere and names no folder of the server."""
+    config = httpx.get(app_url + "/config", timeout=10).json()
+    assert "<script" in config["head"] and "playing" in config["head"]   # the note follower, inline
+    assert 'src="' not in config["head"]
+    page = httpx.get(app_url + "/", timeout=10).text + json.dumps(config)
+    for path in (str(ROOT), "/etc/", "site-packages"):
+        assert path not in page, path
 
 
 def test_tune_types_and_examples_are_accepted_as_they_stand(request):
     import app
-    from abcgen.form import PRESETS
+    from abcgen.fields import read_request
+    from abcgen.form import parse_form
     from abcgen.sample import check_opening, load_sampler
+    from abcgen.tune_types import TUNE_TYPES
 
-    for kind, (meter, unit, tempo, form) in app.TUNE_TYPES.items():
-        assert form in PRESETS, kind
+    for kind in TUNE_TYPES.values():
+        parse_form(kind.form)
+        read_request(1, "", kind.meter, kind.unit, "D", kind.tempo, kind.form, 1.0, 0, 1.0, 0, 1200, 1)
     vocab = load_sampler(app_checkpoint(request)).vocab
     for example in app.EXAMPLES:
         _, title, meter, unit, key, tempo, opening, form = app.example_row(*example)
-        app.read_request(1, title, meter, unit, key, tempo, form, 1.0, 0, 1.0, 0, 1200, 1)
+        read_request(1, title, meter, unit, key, tempo, form, 1.0, 0, 1.0, 0, 1200, 1)
         check_opening(opening, vocab)

@@ -1,0 +1,286 @@
+"""Bounds on every route, tested the way a client meets them: `python app.py` on loopback, driven by
+real HTTP requests (httpx, gradio_client, the page's own queue protocol), plus the file store that
+keeps handed-out files within a byte budget.
+"""
+import errno
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from abcgen import files
+from conftest import ROOT, app_checkpoint, running_app
+
+START_TIMEOUT = 240
+HEAVY = {"meter": "6/8", "key": "D", "unit": "1/8", "num": 16, "max_chars": 300}
+TUNE = "X:1\nT:Limits\nM:6/8\nL:1/8\nK:D\n|:dAF DFA|dfe dcB|AFA dfa|gfe d3:|\n"
+
+
+# --------------------------------------------------------------------------- the file store
+
+def test_the_store_evicts_the_oldest_folders_to_stay_in_budget(tmp_path):
+    store = files.Store(tmp_path / "root", budget=10_000, max_age_s=3600).open()
+    made = []
+    for i in range(6):
+        with store.folder() as folder:
+            made.append(store.write(folder, "f.bin", bytes(3000)))
+        assert store.used() <= 10_000
+        assert sum(p.stat().st_size for p in (tmp_path / "root").rglob("*") if p.is_file()) <= 10_000
+    assert not made[0].exists() and not made[2].exists()   # oldest first
+    assert made[-1].exists() and made[-2].exists()
+    with pytest.raises(files.DiskFull, match="disk is full"), store.folder() as folder:
+        store.write(folder, "huge.bin", bytes(20_000))           # more than the whole budget
+
+
+def test_the_store_sweeps_old_folders(tmp_path):
+    store = files.Store(tmp_path, budget=10**9, max_age_s=0.5).open()
+    with store.folder() as folder:
+        old = store.write(folder, "old.abc", b"X:1")
+    time.sleep(1.0)
+    store.sweep(rescan=True)
+    assert not old.exists() and not old.parent.exists()
+
+
+def test_what_a_dead_run_left_is_removed_at_start_but_a_live_ones_is_not(tmp_path):
+    import subprocess
+    import sys
+    root = tmp_path / "root"
+    code = ("import sys, time; from abcgen import files; s = files.Store(sys.argv[1]).open()\n"
+            "with s.folder() as f: s.write(f, 'left.mid', b'MThd')\nprint('ready', flush=True); time.sleep(60)")
+    live = subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, text=True,
+                            env={"PYTHONPATH": str(ROOT)})
+    try:
+        assert live.stdout.readline().strip() == "ready"
+        second = files.Store(root).open()      # the first run still holds the folder: hands off
+        assert list(root.rglob("left.mid"))
+        second.close()
+    finally:
+        live.kill()                            # a run that dies without cleaning up
+        live.wait()
+    third = files.Store(root).open()
+    assert not list(root.rglob("left.mid"))
+    third.close()
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_half_files(tmp_path, monkeypatch):
+    store = files.Store(tmp_path).open()
+    real_open = open
+
+    def filling_open(path, mode="r", *a, **k):
+        f = real_open(path, mode, *a, **k)
+        if "w" in mode or "x" in mode:
+            write = f.write
+
+            def write_half(data):
+                write(data[: len(data) // 2])
+                raise OSError(errno.ENOSPC, "No space left on device")
+            f.write = write_half
+        return f
+
+    monkeypatch.setattr(files, "open", filling_open, raising=False)
+    with pytest.raises(files.DiskFull, match="disk is full"), store.folder() as folder:
+        store.write(folder, "tune.mid", b"MThd" * 1000)
+    assert [p for p in tmp_path.rglob("*") if p.name != files.LOCK_NAME] == []
+
+
+# --------------------------------------------------------------------------- helpers for the running app
+
+@pytest.fixture(scope="module")
+def app(request, tmp_path_factory, monkeypatch_module):
+    """The app with a small file budget (3 MB), so eviction happens within a few composes."""
+    monkeypatch_module.setenv("ABCGEN_FILES_MB", "3")
+    work = tmp_path_factory.mktemp("app")
+    with running_app(app_checkpoint(request), work, timeout=START_TIMEOUT) as url:
+        yield url, work
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def client(url, tmp_path):
+    from gradio_client import Client
+    return Client(url, verbose=False, download_files=str(tmp_path))
+
+
+def page_call(url: str, elem_id: str, data: list, event: str = "click", timeout: float = 300) -> dict:
+    """Trigger a page event the way the page does (join the queue, read the event stream); the last
+    message: {"msg": "process_completed", "output": ..., "success": ...}."""
+    config = httpx.get(url + "/config", timeout=10).json()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    dep = next(d for d in config["dependencies"] if [ids[elem_id], event] in d["targets"])
+    session = secrets.token_hex(8)
+    joined = httpx.post(url + "/gradio_api/queue/join", timeout=10, json={
+        "data": data, "fn_index": dep["id"], "session_hash": session, "trigger_id": ids[elem_id],
+        "event_data": None})
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", f"{url}/gradio_api/queue/data?session_hash={session}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("the event stream ended without a result")
+
+
+def page_text(message: dict) -> str:
+    return json.dumps(message.get("output", {}))
+
+
+def cache_bytes(work: Path) -> int:
+    return sum(p.stat().st_size for p in (work / "cache").rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- routes
+
+def test_uploads_are_refused_and_nothing_reaches_the_disk(app):
+    url, work = app
+    marker = b"UPLOAD-MARKER-" + secrets.token_hex(8).encode()
+    many = [("files", (f"f{i}.txt", marker)) for i in range(50)]
+    assert httpx.post(url + "/gradio_api/upload", files=many, timeout=10).status_code == 403
+    bad_name = [("files", ("../../evil.txt", marker)), ("files", ("ok.txt", marker))]
+    assert httpx.post(url + "/gradio_api/upload", files=bad_name, timeout=10).status_code == 403
+    # an upload that is abandoned half way
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                  b"boundary=b\r\nContent-Length: 1000000\r\n\r\n--b\r\nContent-Disposition: form-data; "
+                  b'name="files"; filename="half.txt"\r\n\r\n' + marker * 100)
+        time.sleep(0.5)
+    time.sleep(0.5)
+    for path in (work / "cache").rglob("*"):
+        assert not (path.is_file() and marker in path.read_bytes()), path
+
+
+@pytest.mark.parametrize("route", ["/gradio_api/queue/join", "/gradio_api/call/compose"])
+def test_large_bodies_are_refused(app, route):
+    url, _ = app
+    big = json.dumps({"data": ["6/8", "D", "1/8", "x" * 1_000_000], "fn_index": 0, "session_hash": "s"})
+    sized = httpx.post(url + route, content=big, headers={"content-type": "application/json"}, timeout=30)
+    assert sized.status_code == 413
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536].encode()
+    streamed = httpx.post(url + route, content=chunks(), headers={"content-type": "application/json"}, timeout=30)
+    assert streamed.status_code == 413
+
+
+def test_monitoring_and_queue_skipping_routes_are_closed(app):
+    url, _ = app
+    for route in ("/monitoring", "/monitoring/summary", "/gradio_api/monitoring/summary"):
+        assert httpx.get(url + route, timeout=10).status_code in (403, 404), route
+    direct = httpx.post(url + "/gradio_api/run/compose", timeout=30,
+                        json={"data": ["6/8", "D", "1/8", "", "", 1.0, 0, 1, "", "", 0, 1.0, 300, 1]})
+    assert direct.status_code != 200
+
+
+@pytest.mark.slow
+def test_every_sampling_route_shares_one_limit_of_two(app, tmp_path):
+    """Two API composes, two page Composes and two Continues, 16 candidates each, all at once."""
+    url, work = app
+    log = work / "app.log"
+    seen = len(log.read_text())
+    api = dict(HEAVY, title="Concurrent")
+    page = [1, "Concurrent", "6/8", "1/8", "D", "3/8=116", "", "", 1.0, 0, 0, 300, 16, []]
+    cont = [TUNE, 1.0, 0, 0, 300, 16, []]
+    errors = []
+
+    def run(kind, i):
+        try:
+            if kind == "api":
+                client(url, tmp_path / f"c{i}").predict(**api, seed=i, api_name="/compose")
+            else:
+                message = page_call(url, "compose" if kind == "page" else "continue", page if kind == "page" else cont)
+                assert message["success"], message
+        except Exception as e:  # noqa: BLE001  (collected and shown below)
+            errors.append(f"{kind}: {e}")
+
+    threads = [threading.Thread(target=run, args=(kind, i))
+               for i, kind in enumerate(["api", "page", "continue"] * 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert not errors, errors
+    counts = [int(n) for n in re.findall(r"started, (\d+) running", log.read_text()[seen:])]
+    assert len(counts) >= 6, counts
+    assert max(counts) <= 2, counts
+
+
+@pytest.mark.slow
+def test_handed_out_files_stay_within_the_budget(app, tmp_path):
+    url, work = app
+    c = client(url, tmp_path)
+    first = None
+    for seed in range(8):
+        abc, midi, *rest = c.predict(meter="6/8", key="D", unit="1/8", title=f"Budget {seed}", seed=seed,
+                                     max_chars=400, api_name="/compose")
+        assert abc.startswith("X:") and midi, rest[-1]
+        first = first or next((work / "cache").rglob(f"budget-{seed}.mid"))
+        assert cache_bytes(work) <= 3 * files.MB
+    assert not first.exists()   # the oldest tune's files made room for the newest
+
+
+def test_page_field_errors_say_which_field_and_how_to_fix_it(app):
+    url, _ = app
+    message = page_call(url, "compose", [1, "", "7/0", "1/8", "D", "", "", "", 1.0, 0, 0, 300, 1, []])
+    text = page_text(message)
+    assert "M: meter" in text and "7/0" in text and "like 4/4" in text
+    opening = page_call(url, "compose", [1, "", "6/8", "1/8", "D", "", "A" * 5000, "", 1.0, 0, 0, 300, 1, []])
+    assert "Opening" in page_text(opening) and "1000" in page_text(opening)
+
+
+# --------------------------------------------------------------------------- a deadline, a full disk
+
+@pytest.mark.slow
+def test_one_deadline_bounds_queue_wait_and_work(request, tmp_path, monkeypatch):
+    """With a 5 s deadline, six heavy requests all end within it (plus slack for one conversion and
+    a loaded machine), the ones that waited too long with a message saying so."""
+    monkeypatch.setenv("ABCGEN_REQUEST_SECONDS", "5")
+    with running_app(app_checkpoint(request), tmp_path, timeout=START_TIMEOUT) as url:
+        client(url, tmp_path / "warm").predict(meter="6/8", key="D", unit="1/8", max_chars=100,
+                                               api_name="/compose")
+        results = {}
+
+        def run(i):
+            start = time.monotonic()
+            try:
+                out = client(url, tmp_path / f"c{i}").predict(**dict(HEAVY, max_chars=3000), seed=i,
+                                                               api_name="/compose")
+                results[i] = (time.monotonic() - start, out[-1])
+            except Exception as e:  # noqa: BLE001
+                results[i] = (time.monotonic() - start, str(e))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+    assert len(results) == 6
+    assert max(seconds for seconds, _ in results.values()) < 5 + 20, results
+    assert any("ran out of time" in text for _, text in results.values()), results
+    assert not any("Traceback" in text for _, text in results.values())
+
+
+@pytest.mark.slow
+def test_a_full_disk_gives_a_clear_message(request, tmp_path):
+    code = ("import errno, sys; sys.argv = ['app.py']\n"
+            "import app\nfrom abcgen import files\n"
+            "def full(path, data):\n    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+            "files.write_bytes = full\napp.main()\n")
+    with running_app(app_checkpoint(request), tmp_path, code=code, timeout=START_TIMEOUT) as url:
+        with pytest.raises(Exception) as caught:
+            client(url, tmp_path / "c").predict(meter="6/8", key="D", unit="1/8", max_chars=200,
+                                                api_name="/compose")
+        assert "disk is full" in str(caught.value)
+        rendered = page_call(url, "render", [TUNE])
+        assert rendered["success"] and "disk is full" in page_text(rendered)
