@@ -394,7 +394,7 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
     originals = len(train)
     if transpose and train:
         train = train + transposed_copies(train)
-    if not train:
+    if not train and not valid:
         raise DataError(f"{source}: no usable tunes ({sum(dropped.values())} dropped: "
                         f"{dict(dropped.most_common(3))})")
     description = {

@@ -188,8 +188,9 @@ def train(cfg: dict, resume: bool = False) -> dict:
                          transpose=cfg["transpose"])
     if main:
         print(corpus.report(), flush=True)
-    if not corpus.valid:
-        raise SystemExit(f"{cfg['data']}: no validation tunes; use a larger source")
+    if not corpus.valid or not corpus.train:
+        raise SystemExit(f"{cfg['data']}: no {'validation' if corpus.train else 'training'} tunes; "
+                         f"use a larger source")
     vocab = Vocab.from_texts(t.text for t in corpus.train + corpus.valid)
     val_ids, val_scored = batching.tune_tracks([(t.code, t.abc) for t in corpus.valid], vocab, cfg["eval_tracks"])
 

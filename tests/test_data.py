@@ -170,3 +170,73 @@ def test_abc2midi_check_drops_tunes_it_rejects(tmp_path):
     checked = load_corpus(path, workers=1, valid_fraction=0.0, abc2midi=True)
     assert len(checked.train) == len(plain.train) - 1
     assert any(r.startswith("abc2midi:") for r in checked.dropped)
+
+
+# --- the ABC people paste: one spelling per field, old line breaks --------------------------------
+
+DIALECT = """X:7
+T:Pasted Reel
+% from an online tune book
+M:C|
+L:1/8
+Q:1/2=100
+K:D Major
+|:dA FA dA FA|B2 GB dBGB!dA FA dA FA|BGAF D4:|!
+"""
+
+
+def test_normalize_reads_old_line_breaks_and_spellings():
+    tune = normalize(DIALECT)
+    assert tune == ("X:1\nL:1/8\nM:2/2\nK:D\n|:dA FA dA FA|B2 GB dBGB\ndA FA dA FA|BGAF D4:|\n")
+    assert "!" not in tune and "Q:" not in tune          # no tempo in any training tune
+
+
+@pytest.mark.parametrize("field,canonical", [
+    ("M:C", "M:4/4"), ("M:4/4", "M:4/4"), ("M:C|", "M:2/2"), ("M:2/2", "M:2/2"),
+    ("K:DMaj", "K:D"), ("K:Amin", "K:Amin"), ("K:A Dorian", "K:Ador"), ("K:E minor", "K:Emin"),
+])
+def test_each_header_field_has_one_spelling(field, canonical):
+    letter = field[0]
+    raw = f"X:1\n{'M:6/8' if letter != 'M' else field}\n{'K:G' if letter != 'K' else field}\nABc def|\n"
+    assert f"\n{canonical}\n" in normalize(raw)
+
+
+def test_decorations_are_not_line_breaks():
+    tune = normalize("X:1\nM:6/8\nK:G\n!trill!B2A GAB|\"G\"dBG !fermata!G3|]\n")
+    assert "!trill!B2A GAB|" in tune and "!fermata!G3|]" in tune
+
+
+def test_default_unit_follows_the_bar_length():
+    assert "\nL:1/16\n" in normalize("X:1\nM:2+3/8\nK:G\nABcde|\n")
+    assert "\nL:1/8\n" in normalize("X:1\nM:3+3+3/8\nK:G\nABcdefgab|\n")
+
+
+def test_one_spelling_of_lengths_and_endings():
+    tune = normalize("X:1\nM:2/4\nL:1/8\nK:G\nc/2d/2e f``g|1 a2 b2 :| [2 a4|]\n")
+    assert "c/d/e fg|1 a2 b2 :|[2 a4|]" in tune
+
+
+abc2abc = pytest.mark.skipif(not __import__("shutil").which("abc2abc"),
+                             reason="abc2abc (Debian package abcmidi) is not installed")
+
+
+@abc2abc
+def test_transposed_copies_go_to_the_keys_of_the_mode():
+    tunes = [Tune(normalize("X:1\nM:6/8\nL:1/8\nK:Edor\n|:B,EE GFE|DFA dAF|B,EE GFE|FDF E3:|\n"), source="t")]
+    copies = data.transposed_copies(tunes)
+    keys = sorted(c.abc.split("\nK:")[1].split("\n")[0] for c in copies)
+    assert keys == ["Ador", "Bdor", "Ddor", "Gdor"]
+    a = next(c for c in copies if "\nK:Ador\n" in c.abc)
+    assert a.shift == 5 and "|:EAA cBA|GBd gdB|EAA cBA|BGB A3:|" in a.abc
+    assert all(c.code == tunes[0].code and "transposed" in c.source for c in copies)
+
+
+@abc2abc
+def test_validation_tunes_are_never_transposed_into_training(small_book):
+    plain = load_corpus(small_book, workers=1)
+    more = load_corpus(small_book, workers=1, transpose=True)
+    assert [t.abc for t in more.valid] == [t.abc for t in plain.valid]
+    assert not any(t.shift for t in more.valid)
+    assert len(more.train) > 2 * len(plain.train) and more.description["tunes_train_as_written"] == len(plain.train)
+    originals = {t.source for t in plain.train}
+    assert all(t.source.split(" transposed")[0] in originals for t in more.train)

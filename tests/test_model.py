@@ -42,3 +42,56 @@ def test_unknown_character_error_names_it():
         v.encode("ab\u00e9z", field="opening")
     assert e.value.field == "opening"
     assert "'z'" in str(e.value) and "'é'" in str(e.value)
+
+
+def memory_model(size=64):
+    torch.manual_seed(0)
+    return CharLSTM(ModelConfig(vocab_size=20, embedding_dim=8, hidden_size=16, num_layers=2, dropout=0,
+                                memory=size, memory_dim=8)).eval()
+
+
+def test_copy_memory_gives_probabilities_and_carries_across_windows():
+    model = memory_model()
+    x = torch.randint(1, 20, (3, 40))
+    x[0, 12] = 0                                   # a tune ends in row 0
+    full, _ = model(x)
+    assert torch.allclose(full.exp().sum(-1), torch.ones(3, 40), atol=1e-5)
+    state, parts = None, []
+    for s in range(0, 40, 7):
+        out, state = model(x[:, s:s + 7], state)
+        parts.append(out)
+    assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
+
+
+def test_copy_memory_looks_only_back_and_only_inside_the_tune():
+    model = memory_model()
+    x = torch.randint(1, 20, (1, 30))
+    x[0, 10] = 0
+    full, _ = model(x)
+    later = x.clone()
+    later[0, 20:] = 3
+    assert torch.equal(model(later)[0][:, :20], full[:, :20])       # the future is not seen
+    # the memory keeps nothing of a tune that ended: with the same LSTM state (and the same key
+    # for the end symbol's position), what the last tune held changes nothing
+    other = x.clone()
+    other[0, :10] = 5
+    _, (h, c, *mem) = model(x[:, :11])
+    _, (h2, c2, *mem2) = model(other[:, :11])
+    a, _ = model(x[:, 11:], (h, c, *mem))
+    b, _ = model(x[:, 11:], (h, c, *mem2[:-1], mem[-1]))
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_copy_memory_is_bounded():
+    model = memory_model(size=5)
+    state = None
+    for t in range(30):
+        _, state = model(torch.randint(1, 20, (2, 1)), state)
+    assert state[2].shape[1] == 5 and state[3].shape[1] == 5
+
+
+def test_plain_lstm_stays_a_config():
+    model = CharLSTM(ModelConfig(vocab_size=10, embedding_dim=4, hidden_size=8, num_layers=1))
+    assert model.memory is None
+    _, state = model(torch.randint(0, 10, (2, 5)))
+    assert len(state) == 2
