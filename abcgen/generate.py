@@ -15,7 +15,6 @@ import json
 import sys
 from pathlib import Path
 
-from abcgen.analysis import analyse
 from abcgen.compose import compose
 from abcgen.errors import CheckpointError, FieldError, RenderError
 from abcgen.sample import Header, Settings, load_sampler
@@ -69,7 +68,7 @@ def main(argv=None) -> int:
             except RenderError as e:
                 print(f"tune {header.x + i}: could not convert: {e}", file=sys.stderr)
     if args.json:
-        print(json.dumps([{**t.to_dict(), "music": analyse(t.abc).to_dict()} for t in tunes], indent=1))
+        print(json.dumps([t.to_dict() for t in tunes], indent=1))
     else:
         for t in tunes:
             print(t.abc)
