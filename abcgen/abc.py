@@ -35,6 +35,7 @@ _KEY_HELP = "e.g. D, Dmix, Ador, Bm, F#min"
 
 
 MAX_FIELD = 100  # characters: no real header value is longer, and a huge one must not cost time
+MAX_BEATS = 32  # a meter's top number (or its parts added up), and a tempo beat's; music21 slows with it
 
 
 def _bounded(field: str, text: str | None) -> str:
@@ -58,8 +59,11 @@ def parse_meter(text: str) -> str:
     if m:
         parts = [int(p) for p in m.group(1).split("+")]
         den = int(m.group(2))
-        if all(parts) and 0 < sum(parts) <= 64 and den in _POWERS_OF_TWO:
-            return "+".join(str(p) for p in parts) + f"/{den}"
+        if all(parts) and den in _POWERS_OF_TWO:
+            if sum(parts) <= MAX_BEATS:
+                return "+".join(str(p) for p in parts) + f"/{den}"
+            raise FieldError("meter", f"{text.strip()!r} has {sum(parts)} beats to the bar; music uses at most "
+                                      f"{MAX_BEATS} (write it like 4/4, 6/8 or 12/8)")
     raise FieldError("meter", f"{text!r} is not a meter; write it like 4/4, 6/8, 3/4, "
                               "9/8, C or C| (the bottom number 1, 2, 4, 8, 16, 32 or 64)")
 
@@ -150,7 +154,7 @@ def parse_tempo(text: str | None) -> str | None:
         raise FieldError("tempo", f"{text!r} is not a tempo; {help_}")
     num, den = (int(m.group(1)), int(m.group(2))) if m.group(1) else (1, 4)
     bpm = float(m.group(3))
-    if num == 0 or den not in _POWERS_OF_TWO or not 20 <= bpm <= 400:
+    if not 0 < num <= MAX_BEATS or den not in _POWERS_OF_TWO or not 20 <= bpm <= 400:
         raise FieldError("tempo", f"{text!r} is out of range; {help_}")
     bpm_text = str(int(bpm)) if bpm == int(bpm) else str(bpm)
     return f"{num}/{den}={bpm_text}"

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import music21  # noqa: E402
 
 from abcgen import abc as abctools  # noqa: E402
-from abcgen import render  # noqa: E402
+from abcgen import render, worker  # noqa: E402
 from abcgen.errors import RenderError  # noqa: E402
 
 COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
@@ -55,7 +55,9 @@ def failed_step(message: str) -> str:
     """Which step a RenderError came from, by its wording."""
     wordings = [("Could not read", "parse"), ("This is not an ABC", "parse"), ("The tune has no notes", "parse"),
                 ("The tune is empty", "parse"), ("Could not write MusicXML", "musicxml"),
-                ("Could not engrave", "svg"), ("took longer", "timeout"), ("crashed", "crash")]
+                ("Could not engrave", "svg"), ("took longer", "timeout"), ("crashed", "crash"),
+                ("cannot be converted", "bounds"), ("notes add up to", "bounds"), ("plays for", "bounds"),
+                ("renderer is busy", "busy")]
     for wording, step in wordings:
         if wording in message:
             return step
@@ -94,20 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per tune (default 30)")
     parser.add_argument("--show", type=int, default=5, help="print this many failure messages per kind")
     args = parser.parse_args(argv)
-    if not 0 < args.timeout <= render.MAX_TIMEOUT:
-        parser.error(f"--timeout must be more than 0 and at most {render.MAX_TIMEOUT:g} seconds")
+    if not 0 < args.timeout <= worker.MAX_TIMEOUT:
+        parser.error(f"--timeout must be more than 0 and at most {worker.MAX_TIMEOUT:g} seconds")
 
     tunes = corpus_tunes()
     if args.limit and args.limit < len(tunes):
         tunes = [tunes[i * len(tunes) // args.limit] for i in range(args.limit)]
-    render.POOL_SIZE = max(1, args.jobs)
+    worker.POOL_SIZE = max(1, args.jobs)
     render.warm_up()
 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     outcomes, timings, examples = Counter(), {step: [] for step in STEPS}, {}
     validated = Counter(validation(tune) for _, tune in tunes)
-    with ThreadPoolExecutor(render.POOL_SIZE) as pool:
+    with ThreadPoolExecutor(worker.POOL_SIZE) as pool:
         results = pool.map(lambda t: convert(t, args.timeout), tunes)
         for done, (source, outcome, detail) in enumerate(results, start=1):
             if done % 200 == 0:
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     totals = sorted(sum(t) for t in zip(*timings.values()))
     if totals:
         print(f"  {'total':9s} {statistics.median(totals):.4f}  ({statistics.fmean(totals):.4f})")
-    print(f"wall time {wall:.1f} s with {render.POOL_SIZE} worker processes on {os.cpu_count()} CPUs; "
+    print(f"wall time {wall:.1f} s with {worker.POOL_SIZE} worker processes on {os.cpu_count()} CPUs; "
           f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     for outcome, messages in sorted(examples.items()):
         for message in messages[: args.show]:
