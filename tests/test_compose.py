@@ -49,3 +49,35 @@ def test_batch_stops_once_enough_tunes_are_accepted():
     assert {c.body for c in early} == {c.body for c in seen}
     assert {c.body for c in early} <= {c.body for c in full}
     assert len(early) < len(full)            # it did stop before every row had finished
+
+
+def test_aabb_is_written_to_play_aabb_with_eight_full_bars_and_a_tonic_ending(sampler):
+    """Even the tiny model, under the bar clock: repeat signs that play AABB, 8 full bars a part,
+    the last note on the tonic of K:, double stops at most."""
+    jig = Header.parse(meter="6/8", unit="1/8", key="Ador")
+    tunes = composer.compose(sampler, jig, "", "AABB", Settings(seed=3, max_chars=1500, num=3), retries=0)
+    for t in tunes:
+        m = t.music
+        assert m.plays_as == "AABB", t.abc
+        assert [p.bars for p in m.parts] == [8, 8], t.abc
+        assert m.ends_on_tonic and m.last_note[0].upper() == "A", t.abc
+        assert m.max_chord_notes <= 2 and not m.repeated_note_chords
+        assert t.abc.count("|]") <= 1
+
+
+def test_tonic_endings_rank_first(sampler):
+    tunes = composer.compose(sampler, REEL, "", "", Settings(seed=6, max_chars=300, num=4), retries=0)
+    flags = [(not t.valid, not t.music.ends_on_tonic) for t in tunes]
+    assert flags == sorted(flags)
+
+
+def test_deadline_bounds_the_whole_compose(sampler):
+    import time
+    start = time.monotonic()
+    tunes = composer.compose(sampler, REEL, "", "", Settings(seed=1, max_chars=3000, num=2),
+                             retries=2, deadline=start + 0.3)
+    assert tunes and all(t.abc for t in tunes)
+    # a deadline already past still gives closed tunes, written up to it
+    late = composer.compose(sampler, REEL, "", "", Settings(seed=1, max_chars=3000, num=1),
+                            deadline=time.monotonic() - 1)
+    assert late and not late[0].candidate.ended
