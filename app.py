@@ -30,7 +30,6 @@ import gradio as gr  # noqa: E402  (must see GRADIO_TEMP_DIR)
 import torch  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from abcgen import abc as abctools  # noqa: E402
 from abcgen import analysis, files, limits, present, share, tempo  # noqa: E402
 from abcgen import render as renderer  # noqa: E402
 from abcgen.compose import compose_stream  # noqa: E402
@@ -107,10 +106,10 @@ def api_error(exc: BaseException) -> gr.Error:
     return gr.Error(f"{what}: {text}", print_exception=False)
 
 
-def compose_tunes(header, opening, form, settings, deadline_at):
+def compose_tunes(header, opening, form, settings, job: limits.Job):
     """compose_stream under the request's deadline: partial bodies, then the ranked tunes."""
-    limits.remaining(deadline_at, "before the model could start")
-    return compose_stream(sampler(), header, opening, form, settings, deadline=deadline_at)
+    job.left("before the model could start")
+    return compose_stream(sampler(), header, opening, form, settings, deadline=job.deadline)
 
 
 # --------------------------------------------------------------------------- presenting a tune
@@ -118,10 +117,17 @@ def compose_tunes(header, opening, form, settings, deadline_at):
 ui = SimpleNamespace()  # the page's components, filled in by `build`
 
 
-def engrave(abc: str, deadline_at: float, wav: bool = False):
+def engrave(abc: str, job: limits.Job, wav: bool = False):
     """Sheet music, MIDI (and audio when asked) for one tune, in the time the request has left."""
-    left = limits.remaining(deadline_at, "before the sheet music was made")
-    return renderer.render(check_abc(abc), timeout=min(RENDER_SECONDS, left), wav=wav)
+    left = job.left("before the sheet music was made")
+    return renderer.render(check_abc(abc), timeout=min(RENDER_SECONDS, left), wav=wav, client=job.client)
+
+
+def check(abc: str, job: limits.Job):
+    """The validation report on a tune from the page, made in a converter process: reading some
+    header values takes music21 minutes, which must not hold up this process."""
+    left = job.left("before the tune was checked")
+    return renderer.check(check_abc(abc), timeout=min(RENDER_SECONDS, left), client=job.client)
 
 
 def hand_out(rendered, abc: str) -> dict[str, Path]:
@@ -147,15 +153,15 @@ def musical_report(abc: str):
         return None
 
 
-def shown(abc: str, deadline_at: float, report=None, report_text: str = "", wav: bool = False,
+def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bool = False,
           notes=()) -> dict:
     """Notation, downloads, tempo, message and report for one tune (and audio, when asked for).
     A tune that cannot be engraved keeps its ABC and report; the message line says why."""
-    report = report or abctools.validate(abc)
+    report = report or check(abc, job)
     updates = {ui.report: report_text or present.report_text(report, musical=musical_report(abc)),
                ui.audio: None}
     try:
-        rendered = engrave(abc, deadline_at, wav)
+        rendered = engrave(abc, job, wav)
         paths = hand_out(rendered, abc)
     except (RenderError, limits.OutOfTime, files.DiskFull) as e:
         return {**updates, ui.sheet: present.empty_sheet("No sheet music for this tune."), ui.files: None,
@@ -171,14 +177,14 @@ def shown(abc: str, deadline_at: float, report=None, report_text: str = "", wav:
 def guarded(request, name: str, body, work: bool = True):
     """Run one page event: in a work slot (when it samples or renders), under the request's deadline,
     with any failure shown on the message line instead of raised."""
-    deadline_at = limits.deadline(request, REQUEST_SECONDS)
+    job = limits.job(request, REQUEST_SECONDS)
     try:
         if work:
             with WORK.slot(name):
-                result = body(deadline_at)
+                result = body(job)
                 yield from ([result] if isinstance(result, dict) else result)
         else:
-            result = body(deadline_at)
+            result = body(job)
             yield from ([result] if isinstance(result, dict) else result)
     except Exception as e:
         what, text = failure(e)
@@ -188,11 +194,11 @@ def guarded(request, name: str, body, work: bool = True):
 # --------------------------------------------------------------------------- page handlers
 # Each yields {component: new value}.
 
-def write_tunes(header, opening, form, settings, history, deadline_at):
+def write_tunes(header, opening, form, settings, history, job):
     """Stream the ABC while the model writes, then show the best tune and label the candidates."""
     yield {ui.status: present.message("ok", "The model is writing…"), ui.candidates: gr.update(visible=False)}
     tunes = []
-    for out in compose_tunes(header, opening, form, settings, deadline_at):
+    for out in compose_tunes(header, opening, form, settings, job):
         if out and isinstance(out[0], str):
             yield {ui.abc: header.full() + out[0]}
         else:
@@ -215,41 +221,41 @@ def write_tunes(header, opening, form, settings, history, deadline_at):
         ui.history_state: history,
         ui.history: gr.update(choices=[(h["label"], i) for i, h in enumerate(history)], value=len(history) - 1),
     }
-    yield shown(best.abc, deadline_at, best.report, reports[0])
+    yield shown(best.abc, job, best.report, reports[0])
 
 
 def on_compose(x, title, meter, unit, key, tempo_q, opening, form, temperature, top_k, seed, max_chars, num,
                history, request: gr.Request):
-    def body(deadline_at):
+    def body(job):
         header, settings, form_code = read_request(x, title, meter, unit, key, tempo_q, form,
                                                    temperature, top_k, 1.0, seed, max_chars, num)
         return write_tunes(header, check_opening(opening, sampler().vocab), form_code, settings, history,
-                           deadline_at)
+                           job)
     yield from guarded(request, "compose", body)
 
 
 def on_continue(abc, temperature, top_k, seed, max_chars, num, history, request: gr.Request):
     """Write on from the tune in the ABC box, under its own header."""
-    def body(deadline_at):
+    def body(job):
         header = header_of(check_abc(abc))
         settings = Settings(temperature, top_k, 1.0, seed, max_chars, num).checked()
-        return write_tunes(header, continuation_opening(abc), "", settings, history, deadline_at)
+        return write_tunes(header, continuation_opening(abc), "", settings, history, job)
     yield from guarded(request, "continue", body)
 
 
 def on_render(abc, request: gr.Request):
     """The ABC box as it is now, checked and shown again without the model."""
-    yield from guarded(request, "render", lambda deadline_at: shown(check_abc(abc), deadline_at))
+    yield from guarded(request, "render", lambda job: shown(check_abc(abc), job))
 
 
 def on_play(abc, request: gr.Request):
     """The tune in the box, engraved again and with its audio: audio is only made when asked for."""
-    yield from guarded(request, "play", lambda deadline_at: shown(check_abc(abc), deadline_at, wav=True))
+    yield from guarded(request, "play", lambda job: shown(check_abc(abc), job, wav=True))
 
 
 def on_tempo(abc, bpm, request: gr.Request):
     """Set the tune's Q: to the control's tempo and show it again: notation, MIDI and audio follow Q:."""
-    def body(deadline_at):
+    def body(job):
         beat = tempo.beat_of(check_abc(abc))
         low, high = tempo.bounds(beat)
         try:
@@ -257,7 +263,7 @@ def on_tempo(abc, bpm, request: gr.Request):
         except (TypeError, ValueError, OverflowError):
             raise FieldError("tempo", "the tempo control holds no number; move it and try again") from None
         new = tempo.with_tempo(abc, beat, value)
-        return {ui.abc: new, **shown(new, deadline_at)}
+        return {ui.abc: new, **shown(new, job)}
     yield from guarded(request, "tempo", body)
 
 
@@ -265,8 +271,8 @@ def on_pick_candidate(index, candidates, request: gr.Request):
     if not isinstance(index, int) or not 0 <= index < len(candidates or []):
         return
     chosen = candidates[index]
-    yield from guarded(request, "candidate", lambda deadline_at: {
-        ui.abc: chosen["abc"], **shown(chosen["abc"], deadline_at, report_text=chosen["report"])})
+    yield from guarded(request, "candidate", lambda job: {
+        ui.abc: chosen["abc"], **shown(chosen["abc"], job, report_text=chosen["report"])})
 
 
 def on_pick_history(index, history, request: gr.Request):
@@ -274,8 +280,8 @@ def on_pick_history(index, history, request: gr.Request):
     if not isinstance(index, int) or not 0 <= index < len(history):
         return
     abc = history[index]["abc"]
-    yield from guarded(request, "history", lambda deadline_at: {
-        ui.abc: abc, ui.candidates: gr.update(visible=False), **shown(abc, deadline_at)})
+    yield from guarded(request, "history", lambda job: {
+        ui.abc: abc, ui.candidates: gr.update(visible=False), **shown(abc, job)})
 
 
 def on_tune_type(kind):
@@ -289,7 +295,7 @@ def on_history_load(history):
 
 
 def on_tune_book(history, request: gr.Request):
-    def body(deadline_at):
+    def body(job):
         if not share.clean_history(history):
             raise FieldError("history", "there are no tunes in the history yet; compose one first")
         with STORE.folder() as folder:
@@ -310,13 +316,13 @@ def on_share(*values):
 
 def on_open_link(fragment, request: gr.Request):
     """A share link opened: its settings go back into the fields and its tune is shown."""
-    def body(deadline_at):
+    def body(job):
         settings = share.unpack(fragment)
         if settings.get("type") not in TUNE_TYPES:
             settings.pop("type", None)
         fields = {c: settings[name] for name, c in zip(SHARED, ui.shared) if name in settings and name != "abc"}
         abc = settings.get("abc", "")
-        return {**fields, ui.abc: abc, **shown(check_abc(abc), deadline_at)} if abc else fields
+        return {**fields, ui.abc: abc, **shown(check_abc(abc), job)} if abc else fields
     yield from guarded(request, "link", body)
 
 
@@ -328,12 +334,12 @@ def compose(meter: str, key: str, unit: str, title: str = "", opening: str = "",
     """Compose one tune. Returns the ABC, then its MIDI, ABC, MusicXML, WAV and SVG files, then the
     validation report. With num > 1 the best of `num` candidates is returned. `form` is a form such as
     "AABB", a code such as "S:2 B:8 E:5 B:8" or a preset name; bad input is an error naming the field."""
-    deadline_at = limits.deadline(request, REQUEST_SECONDS)
+    job = limits.job(request, REQUEST_SECONDS)
     with WORK.slot("api compose"):
         try:
             header, settings, form_code = read_request(x, title, meter, unit, key, tempo, form,
                                                        temperature, top_k, top_p, seed, max_chars, num)
-            tunes = list(compose_tunes(header, opening, form_code, settings, deadline_at))[-1]
+            tunes = list(compose_tunes(header, opening, form_code, settings, job))[-1]
         except Exception as e:
             raise api_error(e) from None
         # The best candidate that converts; a tune that cannot be converted still comes back as text,
@@ -341,7 +347,7 @@ def compose(meter: str, key: str, unit: str, title: str = "", opening: str = "",
         problem, paths, best = "", None, tunes[0]
         for tune in tunes[:RENDER_TRIES]:
             try:
-                paths = hand_out(engrave(tune.abc, deadline_at, wav=True), tune.abc)
+                paths = hand_out(engrave(tune.abc, job, wav=True), tune.abc)
                 best = tune
                 break
             except (RenderError, limits.OutOfTime) as e:
@@ -504,6 +510,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     STORE.open()
     STORE.sweep_every(60)
+    # Temporary files (the converters' audio, abc2midi's checks) go in the store's folder too.
+    tempfile.tempdir = os.environ["TMPDIR"] = str(STORE.scratch)
     sampler()                                   # load the model before the first visitor
     musical_report("X:1\nL:1/8\nM:4/4\nK:D\nDEFG ABcd|\n")  # and the corpus for the musical report
     getattr(renderer, "warm_up", lambda: None)()  # start the converter processes

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 LOCK_NAME = ".lock"
+SCRATCH = "tmp"   # the app's temporary files (what tempfile makes); their makers remove them
 # What a full disk (or a full quota, or a file-size limit) looks like to a writer.
 FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -111,8 +112,15 @@ class Store:
             for entry in self.root.iterdir():
                 if entry.name != LOCK_NAME:
                     _remove(entry)
+        self.scratch.mkdir(exist_ok=True)
         self.sweep(rescan=True)
         return self
+
+    @property
+    def scratch(self) -> Path:
+        """A folder for temporary files: counted in the budget, never swept while the app runs
+        (whoever makes a temporary file removes it), emptied at the next start."""
+        return self.root / SCRATCH
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -160,7 +168,7 @@ class Store:
             now = time.time()
             total = sum(size for _, size in self._entries.values())
             for name, (made, size) in list(self._entries.items()):
-                if name in self._busy:
+                if name in self._busy or name == SCRATCH:
                     continue
                 if now - made > self.max_age_s or total + room > self.budget:
                     _remove(self.root / name)

@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from fastapi import HTTPException
 
@@ -112,13 +113,25 @@ class OutOfTime(RuntimeError):
     """The request's deadline passed before its work was done."""
 
 
-def remaining(deadline_at: float, what: str, least: float = 0.5) -> float:
-    """Seconds left before the deadline; OutOfTime when fewer than `least` remain."""
-    left = deadline_at - time.monotonic()
-    if left < least:
-        raise OutOfTime(f"the server is busy and ran out of time {what}; try again in a minute, "
-                        "or ask for fewer candidates or a shorter maximum length")
-    return left
+@dataclass(frozen=True)
+class Job:
+    """One request's work: its deadline and who asked (the browser session), which the converters
+    use to give every visitor a turn."""
+    deadline: float
+    client: str | None = None
+
+    def left(self, what: str, least: float = 0.5) -> float:
+        """Seconds left before the deadline; OutOfTime when fewer than `least` remain."""
+        seconds = self.deadline - time.monotonic()
+        if seconds < least:
+            raise OutOfTime(f"the server is busy and ran out of time {what}; try again in a minute, "
+                            "or ask for fewer candidates or a shorter maximum length")
+        return seconds
+
+
+def job(request, seconds: float = REQUEST_SECONDS) -> Job:
+    """The Job for a request, its deadline counted from its arrival."""
+    return Job(deadline(request, seconds), getattr(request, "session_hash", None) or None)
 
 
 class Work:

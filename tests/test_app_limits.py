@@ -42,9 +42,11 @@ def test_the_store_sweeps_old_folders(tmp_path):
     store = files.Store(tmp_path, budget=10**9, max_age_s=0.5).open()
     with store.folder() as folder:
         old = store.write(folder, "old.abc", b"X:1")
+    (store.scratch / "in-use.tmp").write_bytes(b"x")   # a temporary file its maker still holds
     time.sleep(1.0)
     store.sweep(rescan=True)
     assert not old.exists() and not old.parent.exists()
+    assert (store.scratch / "in-use.tmp").exists()
 
 
 def test_what_a_dead_run_left_is_removed_at_start_but_a_live_ones_is_not(tmp_path):
@@ -86,7 +88,22 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_half_files(tmp_path, monkeyp
     monkeypatch.setattr(files, "open", filling_open, raising=False)
     with pytest.raises(files.DiskFull, match="disk is full"), store.folder() as folder:
         store.write(folder, "tune.mid", b"MThd" * 1000)
-    assert [p for p in tmp_path.rglob("*") if p.name != files.LOCK_NAME] == []
+    assert [p for p in tmp_path.rglob("*") if p.name != files.LOCK_NAME and p != store.scratch] == []
+
+
+def test_share_links_are_read_as_untrusted_input():
+    from abcgen import share
+    from abcgen.errors import FieldError
+    settings = {"title": "A", "abc": TUNE, "seed": 3, "temperature": 0.9}
+    assert share.unpack(share.pack(settings)) == settings
+    assert share.unpack("") == {} and share.unpack("#other") == {}
+    bomb = share.PREFIX + share.base64.urlsafe_b64encode(share.zlib.compress(b"[" * 10_000_000)).decode()
+    for damaged in (share.pack(settings)[:-9], share.PREFIX + "!!", bomb, share.PREFIX + "A" * 50_000):
+        with pytest.raises(FieldError, match="link"):
+            share.unpack(damaged)
+    history = [{"label": "x", "abc": "X:1\n" + "a" * 19_000}] * 40 + [{"label": 1, "abc": None}, "junk"]
+    kept = share.clean_history(history)
+    assert len(kept) <= share.MAX_HISTORY and sum(len(h["abc"]) for h in kept) <= share.MAX_HISTORY_CHARS
 
 
 # --------------------------------------------------------------------------- helpers for the running app
