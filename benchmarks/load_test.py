@@ -1,6 +1,6 @@
 """Load test: many users composing at once against the app on this machine.
 
-    python benchmarks/load_test.py [--seconds 60] [--sessions 16] [--checkpoint PATH] [--json]
+    python benchmarks/load_test.py [--seconds 60] [--sessions 16] [--requests N] [--checkpoint PATH] [--json]
 
 Starts `python app.py` on a free loopback port, opens `--sessions` gradio_client sessions and has each
 call /compose over and over with varied settings (meter, key, temperature, seed, length, form,
@@ -9,7 +9,9 @@ the end are waited for. Then it prints the requests served, the failures (with t
 the p50/p95/max latency, and checks that the app still answers.
 
 The target is zero failures: more sessions than the app runs at once must wait in its queue, not
-fail. All traffic stays on 127.0.0.1. The checkpoint is `--checkpoint`, else ABCGEN_CHECKPOINT, else
+fail. It also follows the size of the app's folder of handed-out files (sampled twice a second): the
+app's file store must keep it under its budget (200 MB, or ABCGEN_FILES_MB), e.g. for 150 composes in
+a row: `--sessions 1 --requests 150 --seconds 3600`. All traffic stays on 127.0.0.1. The checkpoint is `--checkpoint`, else ABCGEN_CHECKPOINT, else
 the shipped checkpoints/folk.pt.
 """
 from __future__ import annotations
@@ -122,7 +124,7 @@ class Results:
 
 
 def session(url: str, number: int, stop_at: float, request_timeout: float, download: Path | None,
-            results: Results, seed: int) -> None:
+            results: Results, seed: int, requests: int = 0) -> None:
     """One user: compose, fetch the files, compose again, until the time is up."""
     from gradio_client import Client
     rng = random.Random(seed * 1000 + number)
@@ -132,7 +134,9 @@ def session(url: str, number: int, stop_at: float, request_timeout: float, downl
     except Exception as e:  # noqa: BLE001  (a session that cannot connect is a failure too)
         results.failed(f"connect: {type(e).__name__}: {e}")
         return
-    while time.monotonic() < stop_at:
+    done = 0
+    while time.monotonic() < stop_at and not (requests and done >= requests):
+        done += 1
         tune = rng.choice(TUNES)
         request = {**tune, "title": f"Load {number}", "temperature": rng.choice([0.8, 0.9, 1.0, 1.1]),
                    "seed": rng.randrange(1_000_000), "top_k": rng.choice([0, 0, 20]),
@@ -148,6 +152,22 @@ def session(url: str, number: int, stop_at: float, request_timeout: float, downl
             results.ok(time.monotonic() - start)
 
 
+def folder_bytes(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            pass  # removed while we looked
+    return total
+
+
+def watch_folder(folder: Path, stop: threading.Event, peak: list[int]) -> None:
+    """Keep the largest size the folder reaches in peak[0]."""
+    while not stop.wait(0.5):
+        peak[0] = max(peak[0], folder_bytes(folder))
+
+
 def run(args) -> dict:
     checkpoint = pick_checkpoint(args.checkpoint)
     if not checkpoint.exists():
@@ -160,20 +180,25 @@ def run(args) -> dict:
         started = time.monotonic()
         stop_at = started + args.seconds
         download = workdir / "downloads" if args.download else None
+        cache, peak, stop = workdir / "cache", [0], threading.Event()
+        watcher = threading.Thread(target=watch_folder, args=(cache, stop, peak), daemon=True)
+        watcher.start()
         threads = [threading.Thread(target=session, daemon=True,
-                                    args=(url, i, stop_at, args.request_timeout, download, results, args.seed))
+                                    args=(url, i, stop_at, args.request_timeout, download, results, args.seed,
+                                          args.requests))
                    for i in range(args.sessions)]
         for t in threads:
             t.start()
         for t in threads:   # requests in flight at the end finish (or time out) before we count
             t.join(max(0.0, stop_at - time.monotonic()) + args.request_timeout + 30)
         elapsed = time.monotonic() - started
+        stop.set()
+        watcher.join()
         still_running = sum(t.is_alive() for t in threads)
         try:
             alive = proc.poll() is None and httpx.get(url + "/", timeout=10).status_code == 200
         except httpx.HTTPError:
             alive = False
-        cache = workdir / "cache"
         cached_files = sum(1 for p in cache.rglob("*") if p.is_file()) if cache.exists() else 0
         lat = results.latencies
         return {
@@ -187,6 +212,9 @@ def run(args) -> dict:
             "max_s": round(max(lat), 2) if lat else math.nan,
             "app_alive": alive, "app_rss_mb_before": memory_before, "app_rss_mb_after": rss_mb(proc.pid),
             "files_in_cache_at_end": cached_files,
+            "files_mb_peak": round(max(peak[0], folder_bytes(cache)) / 2**20, 1),
+            "files_mb_at_end": round(folder_bytes(cache) / 2**20, 1),
+            "files_budget_mb": float(os.environ.get("ABCGEN_FILES_MB") or 200),
         }
     finally:
         proc.terminate()
@@ -203,6 +231,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="how long the sessions keep composing (default 60)")
     p.add_argument("--sessions", type=int, default=16, help="concurrent client sessions (default 16)")
+    p.add_argument("--requests", type=int, default=0,
+                   help="requests per session, then it stops (default 0: until --seconds are up)")
     p.add_argument("--checkpoint", help="model to serve (default: ABCGEN_CHECKPOINT, else the shipped one)")
     p.add_argument("--request-timeout", type=float, default=300.0,
                    help="a request that takes longer counts as a failure (default 300 s)")
@@ -212,8 +242,8 @@ def main(argv=None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the app's log and files (printed folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
-    if args.seconds <= 0 or args.sessions < 1 or args.request_timeout <= 0:
-        p.error("--seconds and --request-timeout must be positive and --sessions at least 1")
+    if args.seconds <= 0 or args.sessions < 1 or args.request_timeout <= 0 or args.requests < 0:
+        p.error("--seconds and --request-timeout must be positive, --sessions at least 1, --requests at least 0")
     r = run(args)
     if args.json:
         print(json.dumps(r))
@@ -229,7 +259,10 @@ def main(argv=None) -> int:
         print(f"app:             {'still answering' if r['app_alive'] else 'NOT ANSWERING'}; "
               f"memory {mb(r['app_rss_mb_before'])} MB before, {mb(r['app_rss_mb_after'])} MB after; "
               f"{r['files_in_cache_at_end']} files in its download cache at the end")
-    return 0 if r["failures"] == 0 and r["app_alive"] else 1
+        print(f"handed-out files: peak {r['files_mb_peak']} MB, {r['files_mb_at_end']} MB at the end "
+              f"(budget {r['files_budget_mb']:g} MB)")
+    within = r["files_mb_peak"] <= r["files_budget_mb"]
+    return 0 if r["failures"] == 0 and r["app_alive"] and within else 1
 
 
 if __name__ == "__main__":
