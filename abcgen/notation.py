@@ -49,7 +49,7 @@ _FIELD_LINE_RE = re.compile(r"^[ \t]*([MLQ]):(.*)$", re.MULTILINE)
 _INLINE_FIELD_RE = re.compile(r"\[([MLQ]):([^\]\n]*)\]")
 _TUPLET_RE = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
 # Text that is not music: whole-line fields (titles, lyrics), comments, annotations, decorations.
-_NOT_MUSIC_RE = re.compile(r'^[ \t]*[A-Za-z+]:.*$|%.*$|"[^"\n]*"|![^!\n]*!', re.MULTILINE)
+_NOT_MUSIC_RE = re.compile(r'^[ \t]*[A-Zmrsw+]:.*$|%.*$|"[^"\n]*"|![^!\n]*!', re.MULTILINE)
 _SEVERAL_BEATS_RE = re.compile(r"\d+/\d+\s+\d+/\d+")
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from abcgen import audio, notation, worker
 from abcgen.abc import Problem, Report, validate
 from abcgen.errors import RenderError
+from abcgen.files import write_bytes
 
 MAX_CHARS = 100_000  # characters of ABC one call converts; a 1,000-bar tune needs about 30,000
 
@@ -178,28 +179,12 @@ def warm_up(count: int | None = None) -> None:
 # --------------------------------------------------------------------------- files
 
 
-def _write_atomic(path: Path, data: bytes | None = None, source: str | None = None) -> None:
-    """Write `data` (or copy the file `source`) to a temporary name beside `path`, then
-    rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        if source:
-            shutil.copyfile(source, tmp)
-        else:
-            with open(tmp, "xb") as f:
-                f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_files(rendered: Rendered, abc: str, out_dir, stem: str) -> dict[str, Path]:
-    """Write stem.abc/.mid/.musicxml/.wav/.svg, each atomically.
+    """Write stem.abc/.mid/.musicxml/.wav/.svg, each atomically (abcgen.files.write_bytes).
 
     The SVG is the first page; further pages (rare for a folk tune) go to
-    stem-2.svg, stem-3.svg, ... The WAV is copied from its file (empty when no
-    audio was made). Returns the paths by kind.
+    stem-2.svg, stem-3.svg, ... The WAV is empty when no audio was made.
+    Returns the paths by kind.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,11 +195,11 @@ def write_files(rendered: Rendered, abc: str, out_dir, stem: str) -> dict[str, P
         "wav": out / f"{stem}.wav",
         "svg": out / f"{stem}.svg",
     }
-    _write_atomic(paths["abc"], abc.encode("utf-8"))
-    _write_atomic(paths["midi"], rendered.midi)
-    _write_atomic(paths["musicxml"], rendered.musicxml.encode("utf-8"))
-    _write_atomic(paths["wav"], b"", source=rendered.wav_path)
+    write_bytes(paths["abc"], abc.encode("utf-8"))
+    write_bytes(paths["midi"], rendered.midi)
+    write_bytes(paths["musicxml"], rendered.musicxml.encode("utf-8"))
+    write_bytes(paths["wav"], rendered.wav)  # at most 26 MB: ten minutes of audio
     for number, page in enumerate(rendered.svg_pages, start=1):
         name = paths["svg"] if number == 1 else out / f"{stem}-{number}.svg"
-        _write_atomic(name, page.encode("utf-8"))
+        write_bytes(name, page.encode("utf-8"))
     return paths
