@@ -4,8 +4,10 @@
 
 Each tune gets DIR/STEM.{abc,mid,svg,wav,musicxml}. A file with one tune uses the
 file's stem; in a tune book every tune is converted, as STEM-X-TITLE. Files for a
-tune appear only once all of them are written. A file over 10 MB is refused
-unread. The exit status is 0 when every tune converted, 1 otherwise.
+tune appear only once all of them are written. A file over 10 MB, or anything but
+a regular file (a pipe, a device), is refused unread. Each tune is checked and
+converted in a worker process, both within --timeout seconds. The exit status is
+0 when every tune converted, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
+from abcgen import render
 from abcgen.errors import RenderError
 
 # All 4,433 tunes of music21's folk corpus in one tune book make 1.7 MB. A file many
@@ -66,18 +71,26 @@ def tune_stems(path: Path, tunes: list[str]) -> list[str]:
 def read_tunes(path: Path) -> list[str]:
     """The tunes in a file; RenderError with a plain message when there are none.
 
-    At most MAX_FILE_BYTES are read, so that a huge file, or a device such as
-    /dev/zero, is refused before it fills memory.
+    Only a regular file is read: a FIFO or a device such as /dev/zero is refused at
+    once (opened without waiting, then looked at), and at most MAX_FILE_BYTES are
+    read, so a huge file is refused before it fills memory.
     """
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise RenderError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise RenderError(f"{path}: is a folder, not an ABC file") from None
     except OSError as exc:
         raise RenderError(f"{path}: cannot read it ({exc.strerror})") from None
+    with open(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise RenderError(f"{path}: is a folder, not an ABC file")
+        if not stat.S_ISREG(mode):
+            raise RenderError(f"{path}: is not a regular file (a pipe, socket or device); save the tunes to a file")
+        try:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise RenderError(f"{path}: cannot read it ({exc.strerror})") from None
     if len(raw) > MAX_FILE_BYTES:
         raise RenderError(f"{path}: too large (over {MAX_FILE_BYTES / 1e6:g} MB); split it into smaller tune books")
     try:
@@ -94,8 +107,6 @@ def read_tunes(path: Path) -> list[str]:
 
 def convert_tune(abc: str, out_dir: Path, stem: str, bpm: float | None, timeout: float):
     """Render one tune and move its files into out_dir together; returns (Rendered, paths)."""
-    from abcgen import render
-
     rendered = render.render(abc, bpm=bpm, timeout=timeout)
     staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=out_dir))
     try:
@@ -129,8 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.timeout <= 600:
         parser.error("--timeout must be more than 0 and at most 600 seconds")
 
-    from abcgen import abc as abctools
-
     log = sys.stderr if args.json else sys.stdout
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -148,13 +157,19 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"file": str(path), "ok": False, "error": str(exc)})
             continue
         for tune, stem in zip(tunes, tune_stems(path, tunes)):
-            report = abctools.validate(tune)
             entry = {"file": str(path), "x": _field(tune, "X"), "title": _field(tune, "T"), "stem": stem,
-                     "validation": report.to_dict()}
+                     "validation": None}
             print(f"{path} -> {stem}", file=log)
-            print(textwrap.indent(report.text(), "  "), file=log)
             try:
-                rendered, paths = convert_tune(tune, args.out, stem, args.tempo, args.timeout)
+                render.warm_up(1)  # starting the converter does not count in the first tune's --timeout
+                deadline = time.monotonic() + args.timeout  # checking and converting, together
+                report = render.check(tune, timeout=args.timeout)
+                entry["validation"] = report.to_dict()
+                print(textwrap.indent(report.text(), "  "), file=log)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RenderError(f"checking the tune took all of the {args.timeout:g} s allowed")
+                rendered, paths = convert_tune(tune, args.out, stem, args.tempo, left)
             except (RenderError, OSError) as exc:
                 failed += 1
                 entry.update(ok=False, error=str(exc))

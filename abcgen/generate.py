@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from abcgen import render
 from abcgen.compose import compose
 from abcgen.errors import CheckpointError, FieldError, RenderError
-from abcgen.sample import Header, Settings, load_sampler
+from abcgen.sample import MAX_CANDIDATES, Header, Settings, candidate_settings, load_sampler
+
+MAX_NUM = 1000      # tunes one command composes (in batches of MAX_CANDIDATES)
+BATCH_SEEDS = 1000  # later batches' seeds derive from --seed past the resampling attempts' (1-3)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,22 +39,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", default=0, type=int, help="sample from the k likeliest characters (0: all)")
     p.add_argument("--top-p", default=1.0, type=float, help="nucleus sampling threshold (1: off)")
     p.add_argument("--seed", default=0, type=int)
-    p.add_argument("--num", default=1, type=int, help="number of tunes")
+    p.add_argument("--num", default=1, type=int, help=f"number of tunes (1 to {MAX_NUM}; sampled 16 at a time)")
     p.add_argument("--max-chars", default=1200, type=int, help="length cap; the tune is closed at its last full bar")
     p.add_argument("--retries", default=2, type=int, help="resampling rounds for tunes that fail validation")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="print a JSON array instead of ABC")
-    p.add_argument("--out", default=None, help="also write .abc .mid .musicxml .svg .wav files here")
+    p.add_argument("--out", default=None, help="also write .abc .mid .musicxml .svg .wav files in this folder "
+                                              "(made if missing; checked before sampling)")
     return p
+
+
+def out_folder(out: str | None) -> Path | None:
+    """The --out folder, made now: a path that is a file, or a folder that cannot be made or
+    written in, fails before any sampling, so no composed tune is lost to it afterwards."""
+    if not out:
+        return None
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise FieldError("out", f"{out} exists and is not a folder; give a folder for the tune files")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FieldError("out", f"cannot create the folder {out} ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FieldError("out", f"cannot write in the folder {out}")
+    return path
+
+
+def compose_all(sampler, header: Header, args) -> list:
+    """--num tunes, composed in batches of at most MAX_CANDIDATES (a request's cap). The first batch
+    uses --seed itself, so up to 16 tunes come out as before; later batches derive their seeds from it."""
+    if not 1 <= args.num <= MAX_NUM:
+        raise FieldError("num", f"must be between 1 and {MAX_NUM} tunes")
+    tunes = []
+    for batch, done in enumerate(range(0, args.num, MAX_CANDIDATES)):
+        settings = Settings(args.temperature, args.top_k, args.top_p, args.seed, args.max_chars,
+                            min(MAX_CANDIDATES, args.num - done))
+        if batch:
+            settings = candidate_settings(settings.checked(), BATCH_SEEDS + batch)
+        tunes += compose(sampler, header, args.opening, args.form, settings, retries=args.retries)
+    return tunes
+
+
+def write_tune_files(tunes, out: Path, first_x: int) -> None:
+    """Each tune's .abc .mid .musicxml .svg .wav; a tune that cannot be converted or written is
+    reported and skipped, never the others."""
+    for i, t in enumerate(tunes):
+        try:
+            t.files = render.write_files(render.render(t.abc), t.abc, out, f"tune-{first_x + i}")
+        except (RenderError, OSError) as e:
+            print(f"tune {first_x + i}: could not convert or write its files: {e}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        out = out_folder(args.out)
         header = Header.parse(args.meter, args.unit, args.key, args.tempo, args.title, args.x)
-        settings = Settings(args.temperature, args.top_k, args.top_p, args.seed, args.max_chars, args.num)
+        Settings(args.temperature, args.top_k, args.top_p, args.seed, args.max_chars, 1).checked()
         sampler = load_sampler(args.checkpoint)
-        tunes = compose(sampler, header, args.opening, args.form, settings, retries=args.retries)
+        tunes = compose_all(sampler, header, args)
     except FieldError as e:
         print(f"error in {e.field}: {e.message}", file=sys.stderr)
         return 2
@@ -59,14 +108,8 @@ def main(argv=None) -> int:
     # Number the tunes of the book from --x on.
     for i, t in enumerate(tunes):
         t.abc = t.abc.replace(f"X:{header.x}\n", f"X:{header.x + i}\n", 1)
-    if args.out:
-        from abcgen import render
-        out = Path(args.out)
-        for i, t in enumerate(tunes):
-            try:
-                t.files = render.write_files(render.render(t.abc), t.abc, out, f"tune-{header.x + i}")
-            except RenderError as e:
-                print(f"tune {header.x + i}: could not convert: {e}", file=sys.stderr)
+    if out:
+        write_tune_files(tunes, out, header.x)
     if args.json:
         print(json.dumps([t.to_dict() for t in tunes], indent=1))
     else:
