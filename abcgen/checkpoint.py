@@ -22,6 +22,13 @@ FORMAT = "abcgen-checkpoint"
 VERSION = 1
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "folk.pt"
 
+# Bounds on what a checkpoint may ask for; the shipped model has 3.5 M parameters. Keys not listed
+# here (dropout, end_id, ...) are not sizes.
+MAX_PARAMETERS = 50_000_000
+SIZE_LIMITS = {"vocab_size": (1, 1000), "embedding_dim": (1, 1024), "hidden_size": (1, 4096),
+               "num_layers": (1, 8), "memory": (0, 65_536), "memory_dim": (1, 1024)}
+MAX_FILE_BYTES = 2 * 2**30  # weights, optimizer state and history of the largest model allowed
+
 
 def versions() -> dict:
     import abcgen
@@ -52,9 +59,15 @@ def save(path: str | Path, model: CharLSTM, vocab: Vocab, **extra) -> None:
 def read(path: str | Path) -> dict:
     """The checkpoint dict, with clear errors for missing, unsafe, corrupt or foreign files."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist; train one with "
                               f"`python -m abcgen.train --config configs/folk.yaml`")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a regular checkpoint file (it is a folder, a pipe "
+                              f"or a device); give the path of a .pt file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise CheckpointError(f"checkpoint {path} is {path.stat().st_size / 2**30:.1f} GB; abcgen loads "
+                              f"checkpoints of at most {MAX_FILE_BYTES / 2**30:g} GB")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -83,13 +96,34 @@ def _unsafe_name(e: BaseException) -> str:
     return f"it would import {m.group(1)}" if m else _first_line(e)
 
 
+def check_size(config: ModelConfig, path) -> None:
+    """Refuse a model larger than abcgen ever trains before any of its memory is allocated:
+    each size in SIZE_LIMITS, then the parameters counted on torch's "meta" device (no storage)."""
+    for key, (low, high) in SIZE_LIMITS.items():
+        value = getattr(config, key, None)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise CheckpointError(f"checkpoint {path} asks for a model with {key}={value!r}; "
+                                  f"abcgen loads models with {key} from {low} to {high}")
+    with torch.device("meta"):
+        parameters = CharLSTM(config).num_parameters()
+    if parameters > MAX_PARAMETERS:
+        raise CheckpointError(f"checkpoint {path} asks for a model of {parameters:,} parameters; "
+                              f"abcgen loads models of at most {MAX_PARAMETERS:,}")
+
+
 def load(path: str | Path | None = None, device: str = "cpu") -> tuple[CharLSTM, Vocab, dict]:
     """(model in eval mode, vocabulary, the whole checkpoint dict). Defaults to the shipped model."""
     payload = read(path or SHIPPED)
     try:
         vocab = Vocab(payload["vocab"])
-        model = CharLSTM(ModelConfig(**payload["model_config"]))
+        config = ModelConfig(**payload["model_config"])
+        check_size(config, path or SHIPPED)
+        model = CharLSTM(config)
         model.load_state_dict(payload["model"])
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path or SHIPPED} does not match this model "
                               f"({_first_line(e)})") from None
