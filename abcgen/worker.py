@@ -106,7 +106,9 @@ class Worker:
     def __init__(self):
         ours, theirs = socket.socketpair()
         package_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",  # one job, one CPU: no thread pools
+               **os.environ,
+               "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
             [sys.executable, "-c", f"from abcgen.worker import serve; serve({theirs.fileno()})"],
             pass_fds=[theirs.fileno()],
@@ -116,8 +118,8 @@ class Worker:
             stderr=subprocess.DEVNULL,
         )
         theirs.close()
-        _live.add(self)
         self.conn = Connection(ours.detach())
+        _live.add(self)
         try:
             ready = self.conn.poll(START_TIMEOUT) and self.conn.recv() == "ready"
         except (EOFError, OSError):
@@ -153,14 +155,17 @@ class Worker:
             after[0] in "Tt" or (ran >= 1.0 and after[1] - before[1] < 0.05 * ran))
         if starved or ran < allowed / 2:
             raise RenderError(f"{BUSY} (the converter could work on this tune for {ran:.1f} s "
-                              f"of the {allowed:g} s allowed).")
-        raise RenderError(f"This tune took longer than {allowed:g} s to convert and was stopped; "
+                              f"of the {allowed:.3g} s allowed).")
+        raise RenderError(f"This tune took longer than {allowed:.3g} s to convert and was stopped; "
                           "it may be too long or malformed.")
 
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
-        self.conn.close()
+        try:
+            self.conn.close()
+        except OSError:
+            pass  # closed already: a worker being started is stopped by one thread as another gives up on it
         _live.discard(self)
 
 
@@ -194,8 +199,9 @@ class Pool:
         def run():
             try:
                 worker, error = Worker(), None
-            except RenderError as exc:
-                worker, error = None, str(exc)
+            except Exception as exc:  # the starting count must go down whatever happened
+                worker = None
+                error = str(exc) if isinstance(exc, RenderError) else f"The converter process did not start ({exc})."
             with self.cond:
                 self.starting -= 1
                 if worker:
@@ -232,7 +238,7 @@ class Pool:
                             self._start()
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise RenderError(f"{BUSY} (no converter was free within {allowed:g} s).")
+                        raise RenderError(f"{BUSY} (no converter was free within {allowed:.3g} s).")
                     self.cond.wait(remaining)
             finally:
                 self.waiting.remove((ticket, client))
