@@ -69,8 +69,6 @@ def out_folder(out: str | None) -> Path | None:
 def compose_all(sampler, header: Header, args) -> list:
     """--num tunes, composed in batches of at most MAX_CANDIDATES (a request's cap). The first batch
     uses --seed itself, so up to 16 tunes come out as before; later batches derive their seeds from it."""
-    if not 1 <= args.num <= MAX_NUM:
-        raise FieldError("num", f"must be between 1 and {MAX_NUM} tunes")
     tunes = []
     for batch, done in enumerate(range(0, args.num, MAX_CANDIDATES)):
         settings = Settings(args.temperature, args.top_k, args.top_p, args.seed, args.max_chars,
@@ -97,6 +95,8 @@ def main(argv=None) -> int:
         out = out_folder(args.out)
         header = Header.parse(args.meter, args.unit, args.key, args.tempo, args.title, args.x)
         Settings(args.temperature, args.top_k, args.top_p, args.seed, args.max_chars, 1).checked()
+        if not 1 <= args.num <= MAX_NUM:
+            raise FieldError("num", f"must be between 1 and {MAX_NUM} tunes")
         sampler = load_sampler(args.checkpoint)
         tunes = compose_all(sampler, header, args)
     except FieldError as e:

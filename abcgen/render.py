@@ -11,7 +11,6 @@ worker, and `write_files`.
 from __future__ import annotations
 
 import atexit
-import os
 import secrets
 import shutil
 import tempfile
