@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from abcgen import abc as abctools
+from abcgen import form as formtools
 from abcgen.errors import FieldError
 
 if TYPE_CHECKING:
@@ -326,17 +327,13 @@ def read(abc: str) -> Piece:
 # ----------------------------------------------------------------------------------------
 # form: parts, and how the repeats play
 
-def _is_delimiter(token: str) -> bool:
-    return ":" in token or token in ("||", "|]", "[|")
-
-
 def part_spans(bars: list[Bar]) -> list[tuple[int, int]]:
     """(first, last + 1) bar indices of each part: parts end at repeats and double bars; endings
     stay with their part; a part holding only a pickup joins the part after it."""
     spans, start = [], 0
     for i, bar in enumerate(bars):
         nxt = bars[i + 1] if i + 1 < len(bars) else None
-        if nxt is None or (_is_delimiter(bar.right) and not nxt.ending):
+        if nxt is None or (formtools._is_delimiter(bar.right) and not nxt.ending):
             spans.append((start, i + 1))
             start = i + 1
     merged: list[tuple[int, int]] = []
@@ -523,9 +520,9 @@ def _ranges(numbers: list[int]) -> str:
 
 
 def analyse(abc: str, index=None, originality: bool = True) -> MusicalReport:
-    """The musical report on a tune. `index` is an `abcgen.originality.CorpusIndex` (the training
-    corpus's by default); with `originality=False` the corpus is not consulted. Never raises:
-    what cannot be read is named in `problems`."""
+    """The musical report on a tune. `index` is an `abcgen.originality.CorpusIndex` (by default
+    the training corpus's, when it has been built); with `originality=False` no corpus is
+    consulted. Never raises: what cannot be read is named in `problems`."""
     try:
         piece = read(abc)
     except Exception as e:  # a reader bug must not take the caller down
@@ -534,7 +531,12 @@ def analyse(abc: str, index=None, originality: bool = True) -> MusicalReport:
     if originality and piece.bars:
         try:
             from abcgen import originality as orig
-            report.originality = (index or orig.default_index()).lookup(piece)
+            index = index or orig.default_index()
+            if index is None:
+                report.problems.append("originality was not checked: the training corpus is not "
+                                       "indexed yet (python -m abcgen.originality)")
+            else:
+                report.originality = index.lookup(piece)
         except Exception as e:  # no corpus at hand: the rest of the report still stands
             report.problems.append(f"originality was not checked ({e})")
     return report

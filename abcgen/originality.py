@@ -5,8 +5,8 @@ Each bar is reduced to its rhythm and the intervals between its notes, so a tran
 the same; two bars in a row are also tied by the interval between them. An index maps every pair of
 successive bars of the corpus to where it occurs; a lookup follows the pairs of a tune along the
 diagonals of that index (the longest common run of bars), a few milliseconds a tune. The index of
-the training corpus is built once and cached on disk under `.cache/`, keyed by the corpus's
-fingerprint and this code.
+the training corpus is built once (`python -m abcgen.originality`, or the musicality benchmark)
+and saved under `.cache/` with the corpus fingerprint it was built from.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import json
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,8 @@ from abcgen.analysis import Bar, Piece, read
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / ".cache"
+DEFAULT_FILE = CACHE_DIR / "originality-folk.npz"
+INDEX_VERSION = "1"     # bump when what an indexed bar is (reader, bar_shapes) changes
 NEW_BELOW = 4           # bars: a shared passage shorter than this is the idiom, not a copy
 MAX_HITS = 4000         # places one pair of bars is looked up in, to bound a lookup's time
 _POS_BITS = 16          # a place is tune * 2**16 + bar position
@@ -94,6 +95,7 @@ class CorpusIndex:
     pair_places: np.ndarray   # ... and where each occurs (tune << 16 | position of its 2nd bar)
     bar_keys: np.ndarray      # sorted distinct bar hashes ...
     bar_places: np.ndarray    # ... and one place where each occurs
+    fingerprint: str = ""     # version, source and corpus fingerprint it was built from
 
     @classmethod
     def build(cls, tunes) -> "CorpusIndex":
@@ -122,7 +124,7 @@ class CorpusIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         meta = json.dumps({"sources": self.sources, "titles": self.titles,
-                           "first_numbers": self.first_numbers})
+                           "first_numbers": self.first_numbers, "fingerprint": self.fingerprint})
         np.savez(tmp, meta=np.array(meta), pair_keys=self.pair_keys, pair_places=self.pair_places,
                  bar_keys=self.bar_keys, bar_places=self.bar_places)
         tmp.replace(path)
@@ -132,7 +134,7 @@ class CorpusIndex:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             return cls(meta["sources"], meta["titles"], meta["first_numbers"], z["pair_keys"],
-                       z["pair_places"], z["bar_keys"], z["bar_places"])
+                       z["pair_places"], z["bar_keys"], z["bar_places"], meta.get("fingerprint", ""))
 
     def _bar_number(self, place: int) -> int:
         tune, pos = place >> _POS_BITS, place & (2 ** _POS_BITS - 1)
@@ -203,23 +205,24 @@ def corpus_titles(sources: list[str]) -> dict[str, str]:
     return titles
 
 
-def corpus_index(source: str = "folk", cache_dir: Path | None = CACHE_DIR) -> CorpusIndex:
-    """The index of a source's untransposed training tunes, from the cache when it is there."""
+def corpus_index(source: str = "folk", path: Path | None = DEFAULT_FILE) -> CorpusIndex:
+    """The index of a source's untransposed training tunes: the one saved at `path` when it was
+    built from the same corpus by this version, else built (and saved there)."""
     from abcgen.data import load_corpus
-    corpus = load_corpus(source, abc2midi=False, cache_dir=cache_dir)
-    h = hashlib.sha256(corpus.description.get("fingerprint", "").encode())
-    for module in (Path(__file__), Path(__file__).with_name("analysis.py")):
-        h.update(module.read_bytes())
-    path = Path(cache_dir or CACHE_DIR) / f"originality-{h.hexdigest()[:16]}.npz"
-    if cache_dir and path.exists():
+    corpus = load_corpus(source, abc2midi=False, cache_dir=CACHE_DIR)
+    key = f"{INDEX_VERSION}:{source}:{corpus.description.get('fingerprint', '')}"
+    if path and path.exists():
         try:
-            return CorpusIndex.load(path)
+            index = CorpusIndex.load(path)
+            if index.fingerprint == key:
+                return index
         except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt
+            pass  # a damaged or stale file is rebuilt
     tunes = [t for t in corpus.train if is_original(t)]
     titles = corpus_titles([t.source for t in tunes]) if source == "folk" else {}
     index = CorpusIndex.build((t.abc, t.source, titles.get(t.source, "")) for t in tunes)
-    if cache_dir:
+    index.fingerprint = key
+    if path:
         try:
             index.save(path)
         except OSError:
@@ -227,7 +230,30 @@ def corpus_index(source: str = "folk", cache_dir: Path | None = CACHE_DIR) -> Co
     return index
 
 
-@lru_cache(maxsize=1)
-def default_index() -> CorpusIndex:
-    """The training corpus's index, loaded (or built, once) on first use."""
-    return corpus_index()
+_default: dict = {"index": None, "checked": False}  # the loaded index; checked against the corpus
+
+
+def default_index(build: bool = False) -> CorpusIndex | None:
+    """The training corpus's index for `analysis.analyse`: from memory, else from `.cache/` (a
+    tenth of a second). With `build`, it is first checked against the corpus and built when
+    missing or stale (about ten seconds on two cores, more for a fresh checkout whose corpus is
+    not prepared yet; `python -m abcgen.originality` does the same). Without it, None when no index
+    was built yet: a report never waits for the corpus."""
+    if build and not _default["checked"]:
+        _default.update(index=corpus_index(), checked=True)
+    elif _default["index"] is None and DEFAULT_FILE.exists():
+        try:
+            index = CorpusIndex.load(DEFAULT_FILE)
+            if index.fingerprint.startswith(f"{INDEX_VERSION}:"):
+                _default["index"] = index
+        except (OSError, ValueError, KeyError):
+            pass
+    return _default["index"]
+
+
+if __name__ == "__main__":
+    import time
+    start = time.monotonic()
+    built = default_index(build=True)
+    print(f"{DEFAULT_FILE}: {len(built.sources)} tunes, {len(built.pair_keys)} pairs of bars, "
+          f"{time.monotonic() - start:.1f} s")

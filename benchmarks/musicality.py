@@ -195,7 +195,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads (sampling is step by step)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    index = default_index()
+    index = default_index(build=True)
     real = validation_tunes(args.num, args.seed)
     headers = [h for _, h in real]
     requests = preset_requests(headers) if args.presets else [(h, "") for h in headers]

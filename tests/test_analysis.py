@@ -182,6 +182,19 @@ def test_a_new_tune_is_new_and_the_index_round_trips(corpus_tunes, tmp_path):
     assert analyse(abc, loaded).originality.source == source
 
 
+def test_a_report_never_waits_for_an_index_that_is_not_built(corpus_tunes, tmp_path, monkeypatch):
+    from abcgen import originality
+    monkeypatch.setattr(originality, "DEFAULT_FILE", tmp_path / "index.npz")
+    monkeypatch.setattr(originality, "_default", {"index": None, "checked": False})
+    r = analyse(tune(f"{A1} | {A2} |]"))
+    assert r.originality is None and any("not indexed yet" in p for p in r.problems)
+    built = CorpusIndex.build((abc, source, "") for abc, source in corpus_tunes)
+    built.fingerprint = f"{originality.INDEX_VERSION}:folk:test"
+    built.save(tmp_path / "index.npz")
+    abc, source = corpus_tunes[1]
+    assert analyse(abc).originality.source == source  # found on disk, no corpus loaded
+
+
 def test_titles_come_from_the_raw_corpus_and_copies_are_not_indexed(corpus_tunes):
     titles = corpus_titles([source for _, source in corpus_tunes[:2]])
     assert len(titles) == 2 and all(t.strip() for t in titles.values())
