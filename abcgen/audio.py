@@ -3,7 +3,8 @@
 music21's MIDI writer chokes on malformed repeats and mishandles chord symbols and
 grace notes, so MIDI and WAV are built here from our own note events. The events
 come before any MIDI or audio, so a tune that would play for hours is refused
-(`check_playing_time`) before a byte of either is made, and the WAV is synthesised
+(`check_playing_time`, also given the written length before the score is built)
+before a byte of either is made, and the WAV is synthesised
 a few seconds at a time straight to disk, so its memory does not grow with the tune.
 """
 
@@ -108,9 +109,13 @@ def tempo_label(abc: str, bpm: float, asked: bool) -> str:
     return f"{bpm:g} quarter notes a minute"
 
 
-def check_playing_time(events: list[NoteEvent], tempo: str) -> float:
-    """The audio length in seconds; RenderError when the tune would play longer than MAX_PLAY_S."""
-    seconds = max((e.end for e in events), default=0.0) + RELEASE_S
+def audio_length(events: list[NoteEvent]) -> float:
+    """Seconds of audio: the last note's end plus a short release."""
+    return max((e.end for e in events), default=0.0) + RELEASE_S
+
+
+def check_playing_time(seconds: float, tempo: str) -> float:
+    """`seconds`, or RenderError when the tune would play longer than MAX_PLAY_S at `tempo`."""
     if seconds > MAX_PLAY_S:
         raise RenderError(f"The tune plays for {seconds / 60:,.0f} minutes at {tempo}; the limit is "
                           f"{MAX_PLAY_S / 60:g} minutes: raise the tempo or shorten the notes.")
@@ -332,12 +337,11 @@ def _mix(events: list[NoteEvent], rate: int, total: int):
 def write_wav(events: list[NoteEvent], path: str | Path, rate: int = WAV_RATE) -> None:
     """Write a mono 16-bit WAV synthesised from the events (no sound font needed) to `path`.
 
-    Length is the last note's end plus a short release. The mix goes to a temporary
-    file of floats a chunk at a time while its peak is noted, then is scaled to the
-    peak and written out a chunk at a time, so memory stays that of one chunk.
+    Length is audio_length(events). The mix goes to a temporary file of floats a
+    chunk at a time while its peak is noted, then is scaled to the peak and written
+    out a chunk at a time, so memory stays that of one chunk.
     """
-    end = max((e.end for e in events), default=0.0) + RELEASE_S
-    total = int(round(end * rate))
+    total = int(round(audio_length(events) * rate))
     peak = 0.0
     with tempfile.TemporaryFile(dir=Path(path).parent) as floats:
         for chunk in _mix(events, rate, total):

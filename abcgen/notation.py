@@ -7,7 +7,9 @@ repeat endings wrongly.
 music21's cost grows much faster than the text for some values: a meter of
 1000/1 takes it most of a minute to set up, one note 100,000,000 units long makes
 it draw bars for ever. `check_fields` and `check_length` refuse such values, with
-a message naming the field or line, before music21 builds anything from them.
+a message naming the field or line, before music21 builds anything from them;
+`read_tune` also hands back the written length, so that a tune that would play
+for hours can be refused before its score is built.
 """
 
 from __future__ import annotations
@@ -98,21 +100,35 @@ def check_fields(text: str) -> None:
                               "write it like (3 or (3:2:3.")
 
 
-def check_length(handler, text: str) -> None:
-    """Refuse a tune written longer than MAX_BARS bars (notes added up; repeats not played).
-
-    `handler` is music21's read of the tokens, which knows every note's length; the
-    bars are counted in the shortest bar of any meter the tune uses (4/4 in free meter).
-    """
+def written_quarters(handler) -> list[Fraction]:
+    """Each voice's notes added up as written, in quarter notes (grace notes take no time;
+    tuplets as played). Repeats only ever add to this, so it is a floor on the playing time."""
     from music21 import abcFormat
 
-    quarters = sum(Fraction(token.quarterLength).limit_denominator(10**6) for token in handler.tokens
-                   if isinstance(token, abcFormat.ABCNote) and not token.inGrace)
+    voices = handler.splitByVoice()
+    lengths = []
+    for voice in voices[1:] if len(voices) > 1 else voices:  # the first of several holds the header
+        total = Fraction(0)
+        for token in voice.tokens:
+            if isinstance(token, abcFormat.ABCNote) and not token.inGrace:
+                length = Fraction(token.quarterLength).limit_denominator(10**6)
+                if token.activeTuplet is not None:
+                    length *= Fraction(token.activeTuplet.tupletMultiplier()).limit_denominator(10**6)
+                total += length
+        lengths.append(total)
+    return lengths
+
+
+def check_length(quarters: list[Fraction], text: str) -> None:
+    """Refuse a tune written longer than MAX_BARS bars (all voices; repeats not played).
+
+    The bars are counted in the shortest bar of any meter the tune uses (4/4 in free meter).
+    """
     meters = [parse_meter(m.group(2).split("%")[0])
               for m in list(_FIELD_LINE_RE.finditer(text)) + list(_INLINE_FIELD_RE.finditer(text))
               if m.group(1) == "M"]
     bar = min((meter_length(m) for m in meters if meter_length(m)), default=Fraction(1)) * 4
-    bars = quarters / bar
+    bars = sum(quarters) / bar
     if bars > MAX_BARS:
         raise RenderError(f"The tune's notes add up to about {float(bars):,.0f} bars; abcgen converts tunes "
                           f"of at most {MAX_BARS:,} bars (repeats not counted): shorten the notes or split "
@@ -142,22 +158,30 @@ def first_tune(abc: str) -> str:
     return abc
 
 
-def parse_score(abc: str):
-    """Read one ABC tune with music21; a tune book gives its first tune.
+def read_tune(abc: str):
+    """music21's reading of the tune's tokens, and each voice's written length (written_quarters).
 
-    The fields and the written length are checked first (see the module docstring).
-    Raises RenderError with a plain message on anything music21 cannot read.
+    Fields and the written length are checked first (see the module docstring); RenderError
+    with a plain message on anything music21 cannot read.
     """
-    from music21 import abcFormat, stream
-    from music21.abcFormat import translate
+    from music21 import abcFormat
 
     text = first_tune(abc)
     check_fields(text)
     try:
         handler = abcFormat.ABCFile().readstr(text)
+        quarters = written_quarters(handler)
     except Exception as exc:  # music21 raises many unrelated exception kinds
         raise RenderError(f"Could not read the tune ({plain_error(exc)}).") from None
-    check_length(handler, text)
+    check_length(quarters, text)
+    return handler, quarters
+
+
+def build_score(handler):
+    """The music21 score from read_tune's handler, bars made and repeat signs tidied."""
+    from music21 import stream
+    from music21.abcFormat import translate
+
     try:
         if handler.definesReferenceNumbers():
             score = translate.abcToStreamOpus(handler)
@@ -177,6 +201,11 @@ def parse_score(abc: str):
             part.makeMeasures(inPlace=True)
         _mark_repeat_starts(part)
     return score
+
+
+def parse_score(abc: str):
+    """Read one ABC tune with music21 (read_tune, then build_score); a tune book gives its first tune."""
+    return build_score(read_tune(abc)[0])
 
 
 def _tidy_tempo_field(match: re.Match) -> str:

@@ -72,15 +72,18 @@ def render_here(abc: str, bpm: float | None, wav_path: str | None) -> Rendered:
         timings[name] = now - clock
         clock = now
 
-    score = notation.parse_score(abc)
+    handler, quarters = notation.read_tune(abc)
     tempo = float(bpm) if bpm else audio.default_bpm(abc)
+    label = audio.tempo_label(abc, tempo, asked=bool(bpm))
+    audio.check_playing_time(float(max(quarters, default=0)) * 60 / tempo, label)  # as written: repeats add
+    score = notation.build_score(handler)
     step("parse")
     musicxml = notation.to_musicxml(score)  # before note_events: see its docstring
     step("musicxml")
     pages, timemap = notation.to_svg(musicxml, tempo)
     step("svg")
     events = audio.note_events(score, tempo)
-    duration = audio.check_playing_time(events, audio.tempo_label(abc, tempo, asked=bool(bpm)))
+    duration = audio.check_playing_time(audio.audio_length(events), label)
     midi = audio.to_midi(events, tempo)
     step("midi")  # includes building the note events
     if wav_path:

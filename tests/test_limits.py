@@ -48,6 +48,24 @@ def test_a_tune_that_plays_for_hours_is_refused_before_any_audio(name, minutes):
     assert set(folder.iterdir()) == before  # no WAV, not even half of one
 
 
+def test_the_notes_as_written_refuse_a_long_tune_before_its_score_is_built(monkeypatch):
+    monkeypatch.setattr(notation, "build_score", lambda handler: pytest.fail("built the score"))
+    with pytest.raises(RenderError, match="plays for 80 minutes"):
+        render.render_here(HOSTILE["C400| at L:1/1 Q:1/4=20"], None, None)
+
+
+def test_voices_sound_together_so_their_lengths_do_not_add_up(monkeypatch):
+    def built(handler):
+        raise RenderError("passed the written-length check")
+
+    monkeypatch.setattr(notation, "build_score", built)
+    two_voices = "X:1\nM:4/4\nL:1/1\nQ:1/4=60\nK:C\nV:1\nC100|\nV:2\nE100|\n"  # 400 s each, together
+    with pytest.raises(RenderError, match="passed the written-length check"):
+        render.render_here(two_voices, None, None)
+    with pytest.raises(RenderError, match="plays for 13 minutes"):
+        render.render_here(two_voices.replace("E100", "E100 G100"), None, None)
+
+
 def test_the_limit_follows_the_tempo_asked_for():
     with pytest.raises(RenderError, match="at 40 quarter notes a minute"):
         render_tune(HOSTILE["C400| at L:1/1 Q:1/4=20"], bpm=40)  # still 40 minutes
