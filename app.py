@@ -153,8 +153,11 @@ def musical_report(abc: str):
         return None
 
 
-def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bool = False,
-          notes=()) -> dict:
+def tempo_update(control: tempo.Control) -> dict:
+    return gr.update(minimum=control.low, maximum=control.high, value=control.value, label=control.label)
+
+
+def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bool = False) -> dict:
     """Notation, downloads, tempo, message and report for one tune (and audio, when asked for).
     A tune that cannot be engraved keeps its ABC and report; the message line says why."""
     report = report or check(abc, job)
@@ -164,14 +167,18 @@ def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bo
         rendered = engrave(abc, job, wav)
         paths = hand_out(rendered, abc)
     except (RenderError, limits.OutOfTime, files.DiskFull) as e:
+        notes = [f"No sheet music: {failure(e)[1]}"]
+        written = tempo.written_quarter_bpm(abc)  # a Q: too fast or slow to play: Apply tempo mends it
+        if written:
+            control = tempo.control(abc, written)
+            updates[ui.tempo] = tempo_update(control)
+            notes.append(control.note)
         return {**updates, ui.sheet: present.empty_sheet("No sheet music for this tune."), ui.files: None,
-                ui.status: present.tune_message(report, *notes, f"No sheet music: {failure(e)[1]}")}
+                ui.status: present.tune_message(report, *notes)}
     control = tempo.control(abc, rendered.bpm)
     return {**updates, ui.sheet: present.sheet_html(rendered.svg_pages, rendered.timemap, abc),
             ui.files: [str(p) for p in paths.values()], ui.audio: str(paths["wav"]) if wav else None,
-            ui.tempo: gr.update(minimum=control.low, maximum=control.high, value=control.value,
-                                label=control.label),
-            ui.status: present.tune_message(report, *notes, control.note)}
+            ui.tempo: tempo_update(control), ui.status: present.tune_message(report, control.note)}
 
 
 def guarded(request, name: str, body, work: bool = True):

@@ -60,6 +60,12 @@ def beat_of(abc: str) -> Fraction:
     return Fraction(1, 4)
 
 
+def written_quarter_bpm(abc: str) -> float | None:
+    """The tempo the tune's Q: field asks for, in quarter notes a minute; None without a readable one."""
+    bpm = abctools.tempo_bpm(_header(abc).get("Q"), default=0.0)
+    return bpm or None
+
+
 def beat_name(beat: Fraction) -> str:
     return BEAT_NAMES.get(beat, f"{beat} notes")
 

@@ -1,20 +1,27 @@
-"""The composer in a real browser: pick a preset, type a title and an opening, compose, and get
-engraved notes and a MIDI file. Needs Chromium and chromedriver (CI installs them).
+"""The composer in a real browser (Chromium), on a desktop window (1400x1800) and a phone screen
+(390x844): what a musician types, clicks, reads and downloads. Needs Chromium and chromedriver
+(CI installs them).
 
 Leaves a screenshot in tests/artifacts/composer.png and assets/screenshot.png (for the README).
 """
+import io
 import shutil
 import time
+import wave
 from pathlib import Path
 
 import httpx
 import pytest
 
+from abcgen.tune_types import TUNE_TYPES
 from conftest import ROOT, app_checkpoint, running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-COMPOSE_TIMEOUT = 120
+COMPOSE_TIMEOUT = 180
+PHONE = (390, 844)
+TUNE = "X:1\nT:Browser Tune\nM:6/8\nL:1/8\nQ:3/8=116\nK:D\n|:dAF DFA|dfe dcB|AFA dfa|gfe d3:|\n"
+BROKEN_BAR = "X:1\nT:Broken\nM:6/8\nL:1/8\nK:D\ndAF DFA|dfe dcB d|AFA dfa|gfe d3|]\n"
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,8 +37,7 @@ def app_url(request, tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def chromium(profile: Path, size=(1400, 1800), phone=False):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -39,12 +45,33 @@ def browser(tmp_path_factory):
     options.binary_location = str(CHROMIUM)
     for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1400,1200", "--autoplay-policy=no-user-gesture-required",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"]:
+                "--no-first-run", f"--window-size={max(size[0], 500)},{size[1]}",
+                "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}"]:
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    if phone:  # Chromium's window is at least 500 px wide; the phone is emulated
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": size[0], "height": size[1], "deviceScaleFactor": 2, "mobile": True})
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = chromium(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="module")
+def phone(tmp_path_factory):
+    driver = chromium(tmp_path_factory.mktemp("phone"), PHONE, phone=True)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def screen(request, browser, phone):
+    return browser if request.param == "desktop" else phone
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -61,68 +88,350 @@ def wait_for(condition, timeout: float, what: str):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_compose_a_jig_in_the_browser(browser, app_url):
+# --------------------------------------------------------------------------- helpers
+
+def find(b, css):
     from selenium.webdriver.common.by import By
-
-    browser.get(app_url)
-    jig = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#tune-type input[value='jig']"), 60, "the page")
-    browser.find_element(By.CSS_SELECTOR, "#tune-type input[value='reel']").click()
-    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#meter input").get_attribute("value") == "4/4",
-             10, "the reel preset to fill in the meter")
-    jig.click()
-    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#meter input").get_attribute("value") == "6/8",
-             10, "the jig preset to fill in the meter")
-
-    browser.find_element(By.CSS_SELECTOR, "#title textarea").send_keys("The Browser Jig")
-    browser.find_element(By.CSS_SELECTOR, "#opening textarea").send_keys("A|dAF DFA|dfe dcB|")
-    browser.find_element(By.CSS_SELECTOR, "#compose").click()
-
-    notes = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#notation svg g.note"),
-                     COMPOSE_TIMEOUT, "engraved notes in the notation panel")
-    assert len(notes) > 3
-    assert "The Browser Jig" in browser.find_element(By.CSS_SELECTOR, "#notation").text
-
-    browser.find_element(By.CSS_SELECTOR, "#downloads-tab-button").click()
-    midi_link = wait_for(lambda: [a for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")
-                                  if (a.get_attribute("href") or "").endswith(".mid")],
-                         30, "a MIDI download link")[0]
-    midi = httpx.get(midi_link.get_attribute("href"), timeout=30)
-    assert midi.status_code == 200 and midi.content[:4] == b"MThd"
-
-    abc = browser.find_element(By.CSS_SELECTOR, "#abc textarea").get_attribute("value")
-    assert abc.startswith("X:1\nT:The Browser Jig\nM:6/8\nL:1/8\n")
-    assert "A|dAF DFA|dfe dcB|" in abc
-
-    # Playing the audio lights up the engraved notes as they sound.
-    browser.find_element(By.CSS_SELECTOR, "#abc-tab-button").click()
-    browser.execute_script("document.querySelector('#audio audio').play()")
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#notation g.note.playing"), 20,
-             "a highlighted note while the audio plays")
-    time.sleep(1.5)
-    browser.execute_script("document.querySelector('#audio audio').pause()")
-    save_screenshot(browser)
+    return b.find_element(By.CSS_SELECTOR, css)
 
 
-def test_a_bad_field_is_named_beside_it(browser, app_url):
+def finds(b, css):
     from selenium.webdriver.common.by import By
+    return b.find_elements(By.CSS_SELECTOR, css)
+
+
+def open_page(b, url):
+    b.get(url)
+    wait_for(lambda: find(b, "#compose") and b.execute_script("return !!window.abcgen"), 60, "the page")
+    time.sleep(1)  # the page's load events (history, link) settle
+
+
+def type_into(b, css, text, *keys):
     from selenium.webdriver.common.keys import Keys
-
-    browser.get(app_url)
-    key = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#key input"), 60, "the page")
-    key.send_keys(Keys.CONTROL, "a")
-    key.send_keys("Xyz", Keys.TAB)
-    browser.find_element(By.CSS_SELECTOR, "#compose").click()
-    message = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#key .validation-error").text, 20,
-                       "the key field's error message")
-    assert message.startswith("key:") and "Xyz" in message
-    assert "Traceback" not in browser.page_source
+    el = find(b, css)
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(Keys.DELETE)
+    el.send_keys(text, *keys)
+    return el
 
 
-def save_screenshot(browser):
+def paste(b, css, text):
+    """Put text in a field at once, as a paste does (typing thousands of characters is slow)."""
+    b.execute_script("const el = document.querySelector(arguments[0]); el.value = arguments[1];"
+                     "el.dispatchEvent(new Event('input', {bubbles: true}));", css, text)
+
+
+def value(b, css):
+    return find(b, css).get_attribute("value")
+
+
+def status(b) -> str:
+    """The message line's text ("" while there is none)."""
+    return " ".join(el.text for el in finds(b, "#status .status"))
+
+
+def click(b, css):
+    b.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", css)
+    find(b, css).click()
+
+
+def render(b, abc, expect="tune"):
+    """On a fresh page, put a tune in the ABC box and press Render; wait for the message line."""
+    click(b, "#abc-tab-button")
+    paste(b, "#abc textarea", abc)
+    click(b, "#render")
+    wait_for(lambda: expect in status(b), 60, f"the message line to mention {expect!r}")
+
+
+def compose(b, timeout=COMPOSE_TIMEOUT):
+    """On a fresh page, press Compose and wait for the tune."""
+    click(b, "#compose")
+    wait_for(lambda: "valid" in status(b).lower() and finds(b, "#notation svg"), timeout, "a composed tune")
+
+
+def rect(b, css):
+    return b.execute_script("const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+                            "return {left: r.left, right: r.right, top: r.top, bottom: r.bottom};", css)
+
+
+def midi_tempo_and_end(data: bytes) -> tuple[float, float]:
+    """(quarter notes a minute, seconds until the last note ends) of a MIDI file."""
+    from music21 import midi
+    mf = midi.MidiFile()
+    mf.readstr(data)
+    bpm, end = None, 0
+    for track in mf.tracks:
+        tick = 0
+        for event in track.events:
+            if isinstance(event, midi.DeltaTime):
+                tick += event.time
+            elif event.type == midi.MetaEvents.SET_TEMPO:
+                bpm = bpm or 60e6 / int.from_bytes(event.data, "big")
+            elif event.isNoteOff() or (event.isNoteOn() and event.velocity == 0):
+                end = max(end, tick)
+    return bpm, end / mf.ticksPerQuarterNote * 60 / bpm
+
+
+def audio_src(b) -> str | None:
+    src = b.execute_script("return document.querySelector('#audio audio')?.src") or ""
+    return src if src.endswith(".wav") else None
+
+
+def downloads(b, ending):
+    click(b, "#downloads-tab-button")
+    return wait_for(lambda: [a.get_attribute("href") for a in finds(b, "#downloads a")
+                             if (a.get_attribute("href") or "").endswith(ending)], 30, f"a {ending} download")
+
+
+# --------------------------------------------------------------------------- composing
+
+def test_compose_a_jig_in_the_browser(browser, app_url):
+    b = browser
+    open_page(b, app_url)
+    click(b, "#tune-type input[value='reel']")
+    wait_for(lambda: value(b, "#meter input") == "4/4", 10, "the reel preset to fill in the meter")
+    click(b, "#tune-type input[value='jig']")
+    wait_for(lambda: value(b, "#meter input") == "6/8", 10, "the jig preset to fill in the meter")
+
+    type_into(b, "#title textarea", "The Browser Jig")
+    type_into(b, "#opening textarea", "A|dAF DFA|dfe dcB|")
+    compose(b)
+    notes = finds(b, "#notation svg g.note")
+    assert len(notes) > 3
+    assert "The Browser Jig" in find(b, "#notation").text
+
+    abc = value(b, "#abc textarea")
+    assert abc.startswith("X:1\nT:The Browser Jig\nM:6/8\nL:1/8\nQ:3/8=116\n")
+    assert "A|dAF DFA|dfe dcB|" in abc
+    # A jig's tempo is counted in dotted quarters: 116, not 174 quarter notes.
+    assert value(b, "#playback-tempo input[type=number]") == "116"
+    assert "dotted quarters" in find(b, "#playback-tempo").text
+
+    midi = httpx.get(downloads(b, ".mid")[0], timeout=30)
+    assert midi.status_code == 200 and midi.content[:4] == b"MThd"
+    # Audio is made when asked for: no WAV among the files until Play is pressed.
+    assert not [a for a in finds(b, "#downloads a") if (a.get_attribute("href") or "").endswith(".wav")]
+
+    click(b, "#play")
+    wait_for(lambda: audio_src(b), 60, "the audio after Play")
+    b.execute_script("document.querySelector('#audio audio').play()")
+    wait_for(lambda: finds(b, "#notation g.note.playing"), 20, "a highlighted note while the audio plays")
+    time.sleep(1.5)
+    b.execute_script("document.querySelector('#audio audio').pause()")
+    save_screenshot(b)
+
+
+def test_candidates_are_labelled_so_they_can_be_told_apart(browser, app_url):
+    b = browser
+    open_page(b, app_url)
+    click(b, "#sampling button, #sampling .label-wrap")
+    type_into(b, "#num input[type=number]", "3", "\t")
+    compose(b)
+    labels = wait_for(lambda: [el.text for el in finds(b, "#candidates label")], 30, "the candidates")
+    assert len(labels) == 3
+    assert len(set(labels)) == 3, labels
+    assert all("bars" in label and "ends on" in label for label in labels), labels
+
+
+def test_typing_a_key_name_picks_that_key(browser, app_url):
+    from selenium.webdriver.common.keys import Keys
+    b = browser
+    open_page(b, app_url)
+    for typed in ["A", "Bm", "Dmix"]:
+        type_into(b, "#key input", typed, Keys.ENTER)
+        time.sleep(0.5)
+        assert value(b, "#key input") == typed
+
+
+def test_tune_types_come_from_the_library(browser, app_url):
+    b = browser
+    open_page(b, app_url)
+    shown = [el.get_attribute("value") for el in finds(b, "#tune-type input[type=radio]")]
+    assert shown == list(TUNE_TYPES)
+    click(b, "#tune-type input[value='slip jig']")
+    kind = TUNE_TYPES["slip jig"]
+    wait_for(lambda: value(b, "#meter input") == kind.meter, 10, "the slip jig's meter")
+    assert value(b, "#tempo textarea") == kind.tempo
+    assert value(b, "#form input") == kind.form
+
+
+# --------------------------------------------------------------------------- messages
+
+@pytest.mark.parametrize("field, typed, label, hint", [
+    ("#meter input", "7/0", "M: meter", "like 4/4"),
+    ("#key input", "H", "K: key", "Dmix"),
+])
+def test_field_errors_are_shown_above_the_tune_covering_nothing(screen, app_url, field, typed, label, hint):
+    from selenium.webdriver.common.keys import Keys
+    b = screen
+    open_page(b, app_url)
+    type_into(b, field, typed, Keys.TAB)
+    click(b, "#compose")
+    message = wait_for(lambda: status(b), 30, "the message line")
+    assert message.startswith(label) and typed in message and hint in message, message
+    assert not finds(b, ".validation-error")          # nothing laid over the fields
+    box = find(b, "#status .status")
+    assert b.execute_script("const e = arguments[0]; return e.scrollWidth <= e.clientWidth + 1 && "
+                            "e.scrollHeight <= e.clientHeight + 1", box), "the message is cut off"
+    b.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    covered = b.execute_script("""
+        const m = arguments[0].getBoundingClientRect();
+        return [...document.querySelectorAll('#inputs input, #inputs textarea, #inputs button')]
+          .filter(e => { const r = e.getBoundingClientRect();
+                         return r.width && r.left < m.right && r.right > m.left && r.top < m.bottom && r.bottom > m.top; })
+          .map(e => e.outerHTML.slice(0, 80));""", box)
+    assert covered == []
+
+
+def test_a_long_opening_is_refused_by_name_not_cut(browser, app_url):
+    b = browser
+    open_page(b, app_url)
+    paste(b, "#opening textarea", "dAF " * 1250)
+    click(b, "#compose")
+    message = wait_for(lambda: status(b), 30, "the message line")
+    assert message.startswith("Opening") and "5000" in message.replace(",", "") and "1000" in message.replace(",", "")
+    assert len(value(b, "#opening textarea")) == 5000
+
+
+def test_a_broken_bar_is_named_on_the_main_view(browser, app_url):
+    b = browser
+    open_page(b, app_url)
+    render(b, BROKEN_BAR, expect="not valid")
+    message = status(b)
+    assert "bar 2" in message and "7 eighths" in message, message
+    assert finds(b, "#notation svg")  # the tune is still engraved, as written
+
+
+def test_messages_speak_of_the_tune_not_of_the_software(browser, app_url):
+    b = browser
+    open_page(b, app_url)
+    render(b, TUNE.replace("|:dAF DFA|", "|:dAF [DFA|"), expect="not valid")
+    click(b, "#report-tab-button")
+    text = status(b) + value(b, "#report textarea")
+    assert "chord" in text
+    for internal in ("Exception", "music21", "ABCHandler", "Traceback"):
+        assert internal not in text, text
+
+
+# --------------------------------------------------------------------------- tempo
+
+def test_tempo_counts_in_the_beat_and_notation_midi_and_audio_follow_it(browser, app_url):
+    b = browser
+    open_page(b, app_url)
+    render(b, TUNE)
+    assert value(b, "#playback-tempo input[type=number]") == "116"
+    type_into(b, "#playback-tempo input[type=number]", "90", "\n")
+    click(b, "#rerender")
+    mark = lambda: " ".join(find(b, "#notation g.tempo").text.split())  # noqa: E731
+    wait_for(lambda: "Q:3/8=90\n" in value(b, "#abc textarea") and mark().endswith("= 90"),
+             60, "the new tempo in the ABC and the sheet music")
+    bpm, midi_seconds = midi_tempo_and_end(httpx.get(downloads(b, ".mid")[0], timeout=30).content)
+    assert bpm == pytest.approx(135, abs=0.5)   # 90 dotted quarters are 135 quarter notes
+    click(b, "#play")
+    src = wait_for(lambda: audio_src(b), 60, "the audio")
+    with wave.open(io.BytesIO(httpx.get(src, timeout=30).content)) as w:
+        wav_seconds = w.getnframes() / w.getframerate()
+    assert wav_seconds == pytest.approx(midi_seconds, abs=0.5)
+
+
+@pytest.mark.parametrize("q, shown", [("1/4=500", "400"), ("1/4=20", "20")])
+def test_a_tempo_beyond_the_control_is_clamped_and_said(browser, app_url, q, shown):
+    b = browser
+    open_page(b, app_url)
+    render(b, TUNE.replace("Q:3/8=116", f"Q:{q}"))
+    assert value(b, "#playback-tempo input[type=number]") == shown
+    if q.endswith("500"):
+        assert "outside what the tempo control offers" in status(b)
+    click(b, "#rerender")
+    wait_for(lambda: f"Q:1/4={shown}\n" in value(b, "#abc textarea") and "Valid tune" in status(b)
+             and "outside" not in status(b), 60, "the clamped tempo applied")
+
+
+# --------------------------------------------------------------------------- history and links
+
+def test_history_survives_a_reload_and_downloads_as_a_tune_book(browser, app_url):
+    from selenium.webdriver.common.keys import Keys
+    b = browser
+    open_page(b, app_url)
+    type_into(b, "#title textarea", "Kept Across Reloads")
+    compose(b)
+    b.refresh()
+    open_page(b, app_url)
+    click(b, "#history-tab-button")
+    click(b, "#history input")
+    wait_for(lambda: any("Kept Across Reloads" in (o.get_attribute("aria-label") or "")
+                         for o in finds(b, "[role=option]")), 20, "the tune in the history after a reload")
+    find(b, "#history input").send_keys(Keys.ESCAPE)   # close the list before pressing a button below it
+    click(b, "#tune-book")
+    link = wait_for(lambda: [a.get_attribute("href") for a in finds(b, "#tune-book-file a")
+                             if (a.get_attribute("href") or "").endswith(".abc")], 30, "the tune book")[0]
+    book = httpx.get(link, timeout=30).text
+    assert "T:Kept Across Reloads" in book and book.startswith("X:1")
+
+
+def test_a_share_link_brings_the_tune_back_in_a_fresh_browser(browser, app_url, tmp_path):
+    b = browser
+    open_page(b, app_url)
+    type_into(b, "#title textarea", "Shared Settings")
+    type_into(b, "#tempo textarea", "3/8=100")
+    render(b, TUNE)
+    click(b, "#share-tab-button")
+    click(b, "#share")
+    link = wait_for(lambda: "#tune=" in (value(b, "#share-link textarea") or "") and value(b, "#share-link textarea"),
+                    30, "the link")
+    assert link.startswith(app_url)
+    fresh = chromium(tmp_path / "fresh")
+    try:
+        fresh.get(link)
+        wait_for(lambda: value(fresh, "#abc textarea") == TUNE, 90, "the shared tune in a fresh browser")
+        assert value(fresh, "#title textarea") == "Shared Settings"
+        assert value(fresh, "#tempo textarea") == "3/8=100"
+        wait_for(lambda: finds(fresh, "#notation svg g.note"), 60, "the shared tune engraved")
+    finally:
+        fresh.quit()
+
+
+# --------------------------------------------------------------------------- phone
+
+def test_on_a_phone_the_tune_comes_first_and_is_readable(phone, app_url):
+    b = phone
+    open_page(b, app_url)
+    assert rect(b, "#outputs")["top"] < rect(b, "#inputs")["top"]
+    type_into(b, "#opening textarea", "A|dAF DFA|dfe dcB|")
+    click(b, "#compose")
+    time.sleep(1)
+    top = rect(b, "#status")["top"]
+    assert -2 <= top < PHONE[1] / 2, f"the result is not in view after Compose (top {top})"
+    wait_for(lambda: finds(b, "#notation svg g.note"), COMPOSE_TIMEOUT, "engraved notes")
+    staff = b.execute_script("""
+        const lines = [...document.querySelector('#notation g.staff').querySelectorAll(':scope > path')]
+          .map(p => p.getBoundingClientRect());
+        return Math.max(...lines.map(r => r.bottom)) - Math.min(...lines.map(r => r.top));""")
+    assert staff >= 30, f"staff {staff:.1f} px tall"
+    assert b.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+
+
+def test_on_a_phone_the_meter_is_not_covered_by_its_arrow(phone, app_url):
+    b = phone
+    open_page(b, app_url)
+    assert value(b, "#meter input") == "6/8"
+    text_right, arrow_left = b.execute_script("""
+        const input = document.querySelector('#meter input');
+        const style = getComputedStyle(input);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = style.font;
+        const r = input.getBoundingClientRect();
+        const textRight = r.left + parseFloat(style.paddingLeft) + ctx.measureText(input.value).width;
+        return [textRight, document.querySelector('#meter .icon-wrap').getBoundingClientRect().left];""")
+    assert text_right <= arrow_left, (text_right, arrow_left)
+
+
+def save_screenshot(b):
     """Notation and controls at the top of the page, for the test artifacts and the README."""
-    browser.execute_script("window.scrollTo(0, 0)")
+    b.execute_script("window.scrollTo(0, 0)")
     time.sleep(0.5)
     shot = ROOT / "tests" / "artifacts" / "composer.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(shot))
+    b.save_screenshot(str(shot))
     shutil.copyfile(shot, ROOT / "assets" / "screenshot.png")
+
