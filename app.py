@@ -317,8 +317,10 @@ SHARED = ["type", "title", "x", "meter", "unit", "key", "tempo", "opening", "for
 
 
 def on_share(*values):
-    """The #fragment of a link that brings back these settings and this tune (assets/page.js makes the URL)."""
-    return "#" + share.pack(dict(zip(SHARED, values)))
+    """The #fragment of a link that brings back these settings and this tune (assets/page.js makes the URL).
+    A value longer than any field accepts is left out, so a link stays within what a page would take."""
+    settings = {k: v for k, v in zip(SHARED, values) if not isinstance(v, str) or len(v) <= share.MAX_TUNE_CHARS}
+    return "#" + share.pack(settings)
 
 
 def on_open_link(fragment, request: gr.Request):
