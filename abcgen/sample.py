@@ -201,9 +201,7 @@ class Sampler:
         # Per-row bookkeeping: the phase ("code" or "body"), characters written, forced characters.
         rows = [{"phase": "body" if code_done else "code", "code": code, "body": opening if code_done else "",
                  "forced": [], "header_left": 0, "done": False, "ended": False, "written": 0,
-                 "clock": BarClock(header.meter, header.unit, request.sections, list(request.bars),
-                                   request.repeats, request.full_bars, header.key, *MELODY_RANGE)
-                 .feed_text(opening if code_done else "")}
+                 "clock": _clock(header, request).feed_text(opening if code_done else "")}
                 for _ in range(n)]
         for step in range(settings.max_chars + CODE_LIMIT + len(header.prompt()) + 2):
             choice = self._choose(logits, rows, settings, gen)
@@ -213,8 +211,10 @@ class Sampler:
                 c = self.vocab.chars[choice[r]]
                 if row["phase"] == "code":
                     if c == "X" or len(row["code"]) - len(code) >= CODE_LIMIT:
-                        # The model finished its form; from here the header is ours, not the model's.
+                        # The model finished its form; from here the header is ours, not the model's,
+                        # and the clock holds the model to the form it chose.
                         row["phase"] = "body"
+                        row["clock"] = _clock(header, _own_form(row["code"]))
                         rest = header.prompt()[1 if c == "X" else 0:]
                         row["forced"] = list(rest + opening)
                         row["header_left"] = len(rest)
@@ -266,6 +266,8 @@ class Sampler:
                     mask = self.code_mask.clone()
                     at_line_start = not row["code"] or row["code"].endswith("\n")
                     mask[self.vocab.index["X"]] = not at_line_start
+                    if row["code"].endswith("S:"):
+                        mask[self.vocab.index["1"]] = True      # a tune has two parts or more
                     logits[r][mask] = float("-inf")
             elif not row["forced"]:
                 logits[r] += self._body_mask(row["body"], row["clock"])
@@ -316,6 +318,24 @@ class Sampler:
         if not body.endswith("\n"):
             body += "\n"
         return Candidate(header=header, code=row["code"], body=body, ended=row["ended"], closing=closing)
+
+
+def _clock(header: Header, request: formtools.Request) -> BarClock:
+    """A bar clock for a tune under `header` and a requested form, with cadences in its key and
+    melodies kept in a fiddle's range."""
+    return BarClock(header.meter, header.unit, request.sections, list(request.bars), request.repeats,
+                    request.full_bars, header.key, *MELODY_RANGE)
+
+
+def _own_form(code: str) -> formtools.Request:
+    """The form a control code the model wrote itself asks for (none when it cannot be read)."""
+    try:
+        f = formtools.parse_code(code)
+    except FieldError:
+        return formtools.Request()
+    if not formtools.within_limits(f):
+        return formtools.Request()
+    return formtools.Request(code=code, sections=f.sections, bars=tuple(f.bars))
 
 
 def close_at_last_bar(body: str) -> tuple[str, list[str]]:

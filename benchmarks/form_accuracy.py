@@ -44,8 +44,8 @@ def midi_pitches(abc: str) -> list[int] | None:
         subprocess.run(["abc2midi", str(src), "-o", str(mid)], capture_output=True, timeout=30)
         if not mid.exists():
             return None
-        score = music21.converter.parse(str(mid))
-    notes = score.parts[0].flatten().notes if score.parts else []
+        score = music21.converter.parse(str(mid), quantizePost=False)
+    notes = score.parts[0].stripTies().flatten().notes if score.parts else []   # notes split at bar lines, whole
     return [max(p.midi for p in n.pitches) for n in notes]
 
 

@@ -50,11 +50,12 @@ def full_sampler(model, vocab, chars: int, num: int) -> float:
     s = Sampler(model, vocab)
     s.knows_codes = False
     header = Header.parse("6/8", "1/8", "D")
-    end = vocab.end_id
+    end, bar, close = vocab.end_id, vocab.index["|"], vocab.index["]"]
     class NoEnd(torch.nn.Module):       # never ends early, so every run writes the same length
         def forward(self, x, state=None):
             logits, state = model(x, state)
             logits[..., end] = float("-inf")
+            logits[x[:, -1] == bar, -1, close] = float("-inf")    # nor writes the final bar line "|]"
             return logits, state
     s.model = NoEnd()
     t0 = time.perf_counter()

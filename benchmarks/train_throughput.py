@@ -41,12 +41,14 @@ def main():
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--embedding", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=200)
+    p.add_argument("--memory", type=int, default=0, help="copy memory size (the shipped model: 1024)")
     args = p.parse_args()
     corpus = load_corpus("folk", validate=False, cache_dir=".cache")
     tunes = [t.abc for t in corpus.train]
     vocab = Vocab.from_texts(tunes + [" "])
     torch.manual_seed(0)
-    cfg = ModelConfig(len(vocab), args.embedding, args.hidden, args.layers, 0.0)
+    cfg = ModelConfig(len(vocab), args.embedding, args.hidden, args.layers, 0.0, memory=args.memory,
+                      end_id=vocab.end_id)
 
     # Seed scheme: every tune padded with spaces to the longest tune, batches of whole tunes.
     longest = max(len(t) for t in tunes)
@@ -75,7 +77,8 @@ def main():
     seed_rate, ours_rate = seed_chars / seed_time, ours_chars / ours_time
     pad_share = 1 - sum(len(t) for t in tunes) / (len(tunes) * longest)
     print(f"data: {len(tunes)} tunes, longest {longest} chars; padding would be {pad_share:.1%} of the seed's input")
-    print(f"model: embedding {args.embedding}, LSTM {args.layers}x{args.hidden}, batch {args.batch}")
+    print(f"model: embedding {args.embedding}, LSTM {args.layers}x{args.hidden}, copy memory {args.memory}, "
+          f"batch {args.batch}")
     print(f"seed (pad to longest, whole tunes): {seed_rate:10,.0f} real chars/s")
     print(f"abcgen (packed windows of {args.seq_len}):  {ours_rate:10,.0f} real chars/s")
     print(f"ratio: {ours_rate / seed_rate:.1f}x")
