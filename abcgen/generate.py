@@ -21,7 +21,7 @@ from abcgen.compose import compose
 from abcgen.errors import CheckpointError, FieldError, RenderError
 from abcgen.sample import MAX_CANDIDATES, Header, Settings, candidate_settings, load_sampler
 
-MAX_NUM = 1000      # tunes one command composes (in batches of MAX_CANDIDATES)
+MAX_NUM = 100       # tunes one command composes (in batches of MAX_CANDIDATES): a tune book
 BATCH_SEEDS = 1000  # later batches' seeds derive from --seed past the resampling attempts' (1-3)
 
 
