@@ -71,10 +71,11 @@ def _written_tempo(abc: str) -> tuple[float, str | None]:
 def _meter_type(meter: str):
     """The tune type of a meter: the first with that meter, else the first with bars of that length."""
     try:
-        length = meter_length(parse_meter(meter))
+        meter = parse_meter(meter)
     except FieldError:
         return None
-    same = [t for t in TUNE_TYPES.values() if t.meter == meter.replace(" ", "")]
+    length = meter_length(meter)
+    same = [t for t in TUNE_TYPES.values() if t.meter == meter]
     same += [t for t in TUNE_TYPES.values() if length is not None and meter_length(t.meter) == length]
     return same[0] if same else None
 

@@ -143,8 +143,10 @@ class Worker:
             if self.conn.poll(max(0.0, deadline - time.monotonic())):
                 return self.conn.recv()
         except (EOFError, OSError):
-            self.process.wait()
-            code = self.process.returncode
+            try:
+                code = self.process.wait(timeout=5)  # the pipe closes as the process ends
+            except subprocess.TimeoutExpired:
+                code = None
             if code is not None and code < 0 and -code in CRASH_SIGNALS:
                 raise RenderError(f"The converter crashed on this tune ({signal.Signals(-code).name}); "
                                   "check the ABC for errors.") from None
