@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import tempfile
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,7 +31,7 @@ import gradio as gr  # noqa: E402  (must see GRADIO_TEMP_DIR)
 import torch  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from abcgen import analysis, files, limits, present, share, tempo  # noqa: E402
+from abcgen import analysis, files, limits, originality, present, share, tempo  # noqa: E402
 from abcgen import render as renderer  # noqa: E402
 from abcgen.compose import compose_stream  # noqa: E402
 from abcgen.convert import slug  # noqa: E402
@@ -522,7 +523,8 @@ def main() -> None:
     # Temporary files (the converters' audio, abc2midi's checks) go in the store's folder too.
     tempfile.tempdir = os.environ["TMPDIR"] = str(STORE.scratch)
     sampler()                                   # load the model before the first visitor
-    musical_report("X:1\nL:1/8\nM:4/4\nK:D\nDEFG ABcd|\n")  # and the corpus for the musical report
+    # Index the training tunes once for the report's originality line, without holding up the page.
+    threading.Thread(target=originality.default_index, kwargs={"build": True}, daemon=True).start()
     getattr(renderer, "warm_up", lambda: None)()  # start the converter processes
     build().launch(
         theme=gr.themes.Default(primary_hue="amber", neutral_hue="stone"),
