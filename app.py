@@ -19,8 +19,9 @@ import functools
 import logging
 import os
 import random
+import subprocess
+import sys
 import tempfile
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -523,8 +524,11 @@ def main() -> None:
     # Temporary files (the converters' audio, abc2midi's checks) go in the store's folder too.
     tempfile.tempdir = os.environ["TMPDIR"] = str(STORE.scratch)
     sampler()                                   # load the model before the first visitor
-    # Index the training tunes once for the report's originality line, without holding up the page.
-    threading.Thread(target=originality.default_index, kwargs={"build": True}, daemon=True).start()
+    # Index the training tunes once for the report's originality line, in a separate low-priority
+    # process so neither the page nor the first composes wait for it; reports use it once written.
+    if not originality.DEFAULT_FILE.exists():
+        subprocess.Popen([sys.executable, "-m", "abcgen.originality"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(15))
     getattr(renderer, "warm_up", lambda: None)()  # start the converter processes
     build().launch(
         theme=gr.themes.Default(primary_hue="amber", neutral_hue="stone"),
