@@ -69,7 +69,7 @@ def test_header_lines_are_masked(sampler):
 
 def test_ends_at_end_symbol(sampler):
     vocab = sampler.vocab
-    script = "|ABc|" + END
+    script = "|ABc d3:|\nfed d3|" + END      # two parts, the last note the tonic of JIG's key
 
     class Script(torch.nn.Module):
         def forward(self, x, state=None):
@@ -81,7 +81,7 @@ def test_ends_at_end_symbol(sampler):
     s = Sampler(Script().eval(), vocab)
     s.knows_codes = False
     tune = s.sample(JIG, "", "", Settings(temperature=0, max_chars=500))[0]
-    assert tune.ended and tune.body == "|ABc|\n"
+    assert tune.ended and tune.body == "|ABc d3:|\nfed d3|\n"
 
 
 def test_length_cap_closes_at_a_bar_line(sampler):
