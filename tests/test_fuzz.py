@@ -413,13 +413,22 @@ def plain_sampler() -> Sampler:
 
 
 @pytest.mark.parametrize("form", ["", "S:2"])
-@pytest.mark.parametrize("field, value", [("tempo", "1/4=120"), ("key", "HP"), ("meter", "(2+3)/8")])
+@pytest.mark.parametrize("field, value", [("key", "HP"), ("meter", "(2+3)/8")])
 def test_a_header_value_the_model_cannot_write_names_its_field(plain_sampler, field, value, form):
     fields = {"meter": "6/8", "unit": "1/8", "key": "D", "tempo": None, field: value}
     header = Header.parse(**fields)           # valid ABC; the model has just never seen it
     with pytest.raises(FieldError) as caught:
         compose(plain_sampler, header, "", form, Settings(max_chars=50), retries=0)
     assert caught.value.field == field
+
+
+def test_the_tempo_never_reaches_the_model(plain_sampler):
+    """No training tune has a tempo, so the prompt has none: a Q: in characters the model never
+    saw still composes, and the tune shown keeps it."""
+    header = Header.parse("6/8", "1/8", "D", "1/4=120")
+    assert "Q:" not in header.prompt()
+    tunes = compose(plain_sampler, header, "", "", Settings(max_chars=50), retries=0)
+    assert tunes and "\nQ:1/4=120\n" in tunes[0].abc
 
 
 @pytest.mark.parametrize("temperature", [5e-324, 1e-300, 1e-30, 1e-8])
