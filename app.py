@@ -56,6 +56,7 @@ REQUEST_SECONDS = float(os.environ.get("ABCGEN_REQUEST_SECONDS") or limits.REQUE
 STORE = files.Store(os.environ["GRADIO_TEMP_DIR"],
                     budget=int(float(os.environ.get("ABCGEN_FILES_MB") or 200) * files.MB),
                     max_age_s=1800)
+SWEEP_SECONDS = 60.0      # how often the file store is swept
 WORK = limits.Work()
 WORK_QUEUE = {"concurrency_id": "work", "concurrency_limit": CONCURRENCY}
 
@@ -520,7 +521,7 @@ def page_head() -> str:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     STORE.open()
-    STORE.sweep_every(60)
+    STORE.sweep_every(SWEEP_SECONDS)
     # Temporary files (the converters' audio, abc2midi's checks) go in the store's folder too.
     tempfile.tempdir = os.environ["TMPDIR"] = str(STORE.scratch)
     sampler()                                   # load the model before the first visitor

@@ -175,7 +175,7 @@ def test_generate_cli_refuses_a_checkpoint_carrying_code(tmp_path):
 # the running app
 
 # app.py, started the way `python app.py` starts it, with a short cache sweep.
-LAUNCH = f"import app; app.CACHE_SWEEP = {SWEEP!r}; app.main()"
+LAUNCH = f"import app; app.SWEEP_SECONDS, app.STORE.max_age_s = {SWEEP!r}; app.main()"
 
 
 class App:
@@ -279,7 +279,9 @@ def test_file_route_hands_out_the_apps_own_output(app):
 # -- downloads are cleaned up ----------------------------------------------------------------------
 
 def cache_contents(cache: Path) -> tuple[list[Path], list[Path]]:
-    entries = list(cache.rglob("*")) if cache.exists() else []
+    """Files and folders the app wrote under its cache, its store's own lock file left out."""
+    from abcgen.files import LOCK_NAME
+    entries = [p for p in cache.rglob("*") if p.name != LOCK_NAME] if cache.exists() else []
     return [p for p in entries if p.is_file()], [p for p in entries if p.is_dir()]
 
 
