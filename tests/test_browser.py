@@ -225,6 +225,8 @@ def test_candidates_are_labelled_so_they_can_be_told_apart(browser, app_url):
     b = browser
     open_page(b, app_url)
     click(b, "#sampling button, #sampling .label-wrap")
+    # The accordion draws its controls after the click: on a loaded machine, not at once.
+    wait_for(lambda: finds(b, "#num input[type=number]"), 15, "the sampling controls")
     type_into(b, "#num input[type=number]", "3", "\t")
     compose(b)
     labels = wait_for(lambda: [el.text for el in finds(b, "#candidates label")], 30, "the candidates")

@@ -13,6 +13,7 @@ times as many, freshly drawn each run; ABCGEN_FUZZ=quick a fifth as many, withou
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import math
 import os
@@ -31,6 +32,7 @@ from abcgen import abc as abctools
 from abcgen import convert, evaluate, form as formtools, generate, render, train
 from abcgen.compose import compose
 from abcgen.errors import FieldError, RenderError
+from abcgen.fields import read_request
 from abcgen.model import CharLSTM, ModelConfig
 from abcgen.sample import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Sampler, Settings,
                            check_opening)
@@ -604,32 +606,67 @@ def test_train_cli_trains_or_names_the_bad_key(small_book, train_cache, tmp_path
 
 @pytest.fixture(scope="module")
 def app_module(sampler, tmp_path_factory):
-    """app.py with the tiny model and its own output folder; `build` fills in its components."""
+    """app.py with the tiny model and its own file store; `build` fills in its components."""
     import app
+    from abcgen import files
+    store = files.Store(tmp_path_factory.mktemp("app-files"), budget=50 * files.MB).open()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(app, "sampler", lambda: sampler)
-        mp.setattr(app, "OUT_DIR", tmp_path_factory.mktemp("app-out"))
+        mp.setattr(app, "STORE", store)
         app.build()
         yield app
+    store.close()
 
 
 def gradio_error_field(app, call) -> str | None:
-    """Run a handler (exhausting a generator); None when it succeeds, else the field its gr.Error names."""
+    """Run the API handler; None when it answers, else the field its gr.Error names."""
     import gradio as gr
     try:
         result = call()
-        if hasattr(result, "__next__"):
-            result = list(result)
         assert result is not None
         event("answered")
         return None
     except gr.Error as e:
         message = str(e.message)
-        assert "Traceback" not in message
+        assert "Traceback" not in message and str(app.STORE.root) not in message, message
         field, sep, rest = message.partition(": ")
         assert sep and rest, message
         event(f"gr.Error naming {field}")
         return field
+
+
+REFUSAL = re.compile(r'<div class="status error" role="status"><p><b>([^<]*)</b>: (.+?)</p>', re.S)
+
+
+def refused_field(app, updates: dict) -> str | None:
+    """The field a page handler's message line refuses, None when the line is no refusal. A refusal
+    names the field by its label on the page, and shows no traceback and no server path."""
+    from abcgen.present import FIELD_LABELS
+    line = updates.get(app.ui.status)
+    match = REFUSAL.match(line) if isinstance(line, str) else None
+    if not match:
+        return None
+    label, text = match.groups()
+    assert text.strip() and "Traceback" not in text and str(app.STORE.root) not in text, line
+    fields = [f for f, shown_as in FIELD_LABELS.items() if html.escape(shown_as) == label]
+    assert len(fields) == 1, line
+    return fields[0]
+
+
+def page_field(app, events) -> str | None:
+    """Run a page handler as the page does (every update it yields, merged); None when it showed a
+    tune, else the field its message line refuses."""
+    updates = {}
+    for update in events:
+        assert isinstance(update, dict), update
+        updates.update(update)
+    field = refused_field(app, updates)
+    if field is None:    # answered: a tune with its sheet (or why there is none) and its message
+        assert {app.ui.sheet, app.ui.status, app.ui.report} <= updates.keys(), updates.keys()
+        event("answered")
+    else:
+        event(f"message naming {field}")
+    return field
 
 
 @fuzz(50, **SLOW)
@@ -641,26 +678,29 @@ def test_app_compose_endpoint_gives_a_tune_or_names_the_field(app_module, reques
         v["meter"], v["key"], v["unit"], v["title"], v["opening"], v["temperature"], v["seed"], v["x"],
         v["tempo"] or "", v["form"], v["top_k"], v["top_p"], v["max_chars"], v["num"]))
     if named is None:   # a tune came back: then the fuzzed value really was acceptable
-        app_module.read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["form"],
-                                v["temperature"], v["top_k"], v["top_p"], v["seed"], v["max_chars"], v["num"])
+        read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["form"],
+                     v["temperature"], v["top_k"], v["top_p"], v["seed"], v["max_chars"], v["num"])
     else:
         assert named == field, (v, named)
     assert time.monotonic() - start < SAMPLE_BOUND_S
 
 
-@pytest.mark.filterwarnings("ignore:ABC:UserWarning")   # gr.Warning, shown beside the notation on the page
+def on_compose(app, v: dict):
+    return app.on_compose(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["opening"],
+                          v["form"], v["temperature"], v["top_k"], v["seed"], v["max_chars"], v["num"], [], None)
+
+
+@pytest.mark.filterwarnings("ignore:ABC:UserWarning")
 @fuzz(20, **SLOW)
 @given(request=requests())
 def test_app_compose_button_writes_a_tune_or_names_the_field(app_module, request):
     field, v = request
     v["top_p"] = 1.0                               # the page has no top_p control
     start = time.monotonic()
-    named = gradio_error_field(app_module, lambda: app_module.on_compose(
-        v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["opening"], v["form"],
-        v["temperature"], v["top_k"], v["seed"], v["max_chars"], v["num"], []))
+    named = page_field(app_module, on_compose(app_module, v))
     if named is None:   # a tune came back: then the fuzzed value really was acceptable
-        app_module.read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["form"],
-                                v["temperature"], v["top_k"], 1.0, v["seed"], v["max_chars"], v["num"])
+        read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["form"],
+                     v["temperature"], v["top_k"], 1.0, v["seed"], v["max_chars"], v["num"])
     else:
         assert named == field, (v, named)
     assert time.monotonic() - start < SAMPLE_BOUND_S
@@ -668,40 +708,57 @@ def test_app_compose_button_writes_a_tune_or_names_the_field(app_module, request
 
 @fuzz(300)
 @given(request=requests())
-def test_app_validator_marks_exactly_the_bad_field(app_module, request):
+def test_app_compose_button_refuses_exactly_the_bad_field_before_sampling(app_module, request):
+    """Compose's first message, before the model starts: a refusal naming only the fuzzed field,
+    or the model at work; the handler is closed there, so nothing is sampled."""
     field, v = request
     v["top_p"] = 1.0                               # the page has no top_p control
-    names_ = ["x", "title", "meter", "unit", "key", "tempo", "opening", "form", "temperature", "top_k", "seed",
-              "max_chars", "num", "history"]
-    marks = app_module.check_compose(*[v.get(n, []) for n in names_])
-    flagged = [n for n, mark in zip(names_, marks) if not mark["is_valid"]]
-    if flagged:   # only the fuzzed field may be blamed, with its name first in the message
-        assert flagged == [field], (v, flagged)
-        assert marks[names_.index(field)]["message"].startswith(f"{field}:")
-    else:         # nothing flagged: then every value really is valid
-        app_module.read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"], v["form"],
-                                v["temperature"], v["top_k"], 1.0, v["seed"], v["max_chars"], v["num"])
+    events = on_compose(app_module, v)
+    try:
+        first = next(events)
+    finally:
+        events.close()
+    named = refused_field(app_module, first)
+    event("refused" if named else "the model starts")
+    if named is not None:   # only the fuzzed field may be blamed
+        assert named == field, (v, named, first)
+    else:                   # not refused: then every value really is valid
+        assert "writing" in first[app_module.ui.status], first
+        read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"], v["form"],
+                     v["temperature"], v["top_k"], 1.0, v["seed"], v["max_chars"], v["num"])
         check_opening(v["opening"], app_module.sampler().vocab)
 
 
 @fuzz(300)
 @given(text=abc_text(3000) | st.sampled_from(["", "  \n", Long("a" * MEGABYTE), Long(TUNE * 1000)]))
 def test_app_abc_box_check_names_the_abc(app_module, text):
+    from abcgen.fields import MAX_ABC
     try:
         assert app_module.check_abc(text) == text
     except FieldError as e:
         assert e.field == "ABC"
-        assert not text.strip() or len(text) > app_module.MAX_ABC
+        assert not text.strip() or len(text) > MAX_ABC
+    else:
+        assert text.strip() and len(text) <= MAX_ABC
 
 
-@pytest.mark.filterwarnings("ignore:ABC:UserWarning")   # gr.Warning, shown beside the notation on the page
+@pytest.mark.filterwarnings("ignore:ABC:UserWarning")
 @fuzz(30, **SLOW)
 @given(text=st.sampled_from([TUNE, "", Long("a" * MEGABYTE)]) | spliced([TUNE]) | abc_text(2000),
        bpm=st.one_of(st.none(), st.integers(40, 320), st.sampled_from([0, -5, 10**9, math.nan, math.inf])))
 def test_app_render_button_shows_the_tune_or_names_the_abc(app_module, text, bpm):
+    """Render, then Apply tempo with the control at `bpm`: each shows the tune or names the ABC (or,
+    for a control holding no number, the tempo)."""
     start = time.monotonic()
-    named = gradio_error_field(app_module, lambda: app_module.on_render(text, bpm))
+    named = page_field(app_module, app_module.on_render(text, None))
     assert named in (None, "ABC"), named
+    assert time.monotonic() - start < 90
+    start = time.monotonic()
+    named = page_field(app_module, app_module.on_tempo(text, bpm, None))
+    finite = bpm is not None and math.isfinite(bpm)
+    assert named in ((None, "ABC") if finite else (None, "ABC", "tempo")), (named, bpm)
+    if named is None:
+        assert finite
     assert time.monotonic() - start < 90
 
 
@@ -712,7 +769,7 @@ def test_app_render_button_shows_the_tune_or_names_the_abc(app_module, text, bpm
        num=st.integers(1, 2) | st.sampled_from([0, 10**9]))
 def test_app_continue_writes_on_or_names_the_field(app_module, text, temperature, num):
     start = time.monotonic()
-    named = gradio_error_field(app_module, lambda: app_module.on_continue(text, temperature, 0, 1, 100, num, []))
+    named = page_field(app_module, app_module.on_continue(text, temperature, 0, 1, 100, num, [], None))
     assert named in (None, "ABC", "opening", "meter", "unit", "key", "tempo", "title", "x", "temperature",
                      "num"), named
     if named is None:
