@@ -200,7 +200,18 @@ def build_score(handler):
             # music21 makes no bars for a tune with fewer than two plain bar lines
             part.makeMeasures(inPlace=True)
         _mark_repeat_starts(part)
+        _number_bars(part)
     return score
+
+
+def _number_bars(part) -> None:
+    """Number the bars as the validator and the musical report do: a pickup is bar 0, the first
+    full bar is bar 1 (music21 numbers a tune's first bar 0 whenever it lacks an opening repeat)."""
+    from music21 import stream
+    measures = list(part.getElementsByClass(stream.Measure))
+    if measures and measures[0].number == 0 and not measures[0].paddingLeft:
+        for m in measures:
+            m.number += 1
 
 
 def parse_score(abc: str):

@@ -422,3 +422,18 @@ def test_a_tune_book_of_the_whole_corpus_is_not_too_large(tmp_path):
                               for folder in ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
                               for p in sorted((CORPUS / folder).glob("*.abc"))))
     assert len(convert.read_tunes(book)) > 4000
+
+
+@pytest.mark.parametrize("body,first", [("dAF DFA|dfe dBAB|fed e3|]\n", 1),      # no pickup, no repeat
+                                       ("|:dAF DFA|dfe dBAB|fed e3:|\n", 1),
+                                       ("A|dAF DFA|dfe dBAB|fed e2:|\n", 0)])      # a pickup is bar 0
+def test_notation_numbers_bars_as_the_report_does(body, first):
+    """The engraving's bar numbers are the report's: the bar the validator blames is that bar."""
+    import re
+    from abcgen import abc as abctools
+    from abcgen import notation
+    abc = "X:1\nM:6/8\nL:1/8\nK:D\n" + body
+    numbers = [int(n) for n in re.findall(r'<measure[^>]* number="(\d+)"', notation.to_musicxml(notation.parse_score(abc)))]
+    assert numbers[0] == first and numbers == list(range(first, first + len(numbers)))
+    blamed = [p for p in abctools.validate(abc).errors if p.bar is not None]
+    assert blamed and blamed[0].bar == 2                 # "dfe dBAB" is the second full bar
