@@ -148,8 +148,7 @@ class BarClock:
         self.section_pickup = False       # the current section opened with a short bar
         # cadences and range
         self.cadence = tonic_letters(key)
-        self.last_pitch: str | None = None   # letter of the last note ("" for a rest or a chord)
-        self.accidental = False
+        self.last_pitch: str | None = None   # letter of the last note ("" for a rest, a chord or an accidental)
         self.low = pitch_index(low) if low else None
         self.high = pitch_index(high) if high else None
         self.ended = False                # "|]" was written: only the end may follow
@@ -465,12 +464,15 @@ class BarClock:
     def state(self) -> tuple:
         """A small hashable key saying what may come next (the sampler caches one mask per key).
 
-        ("group", name, closable) inside an open group; ("delim",) when a short bar that ends a
-        part needs its double bar line or repeat; ("tie", letter, state) and ("deco", state) when a
-        tie or decoration waits for its note; otherwise (kind, ..., Detail) with kind "over" (the
-        note being written overfills the bar and must be shortened), "full" (close the bar),
-        "empty" (a bar just began; end_ok, lines_ok) or "part" (a bar with room; short_ok, broken_ok,
-        tuplet_open)."""
+        ("group", name, closable, ...) inside an open group; ("finish",) after "|]" or the last
+        requested part; ("delim", ...) when a bar line just written must become a section end;
+        ("open", ...) where a repeated part must open with "|:"; ("tie", letter, state) and
+        ("deco", state) when a tie or decoration waits for its note; otherwise (kind, ..., Detail)
+        with kind "over" (the note being written overfills the bar and must be shortened; colon_only),
+        "full" (close the bar; colon_only), "empty" (a bar just began; end_ok, lines_ok, gate) or
+        "part" (a bar with room; short_ok, broken_ok, tuplet_open, colon_only, gate). colon_only:
+        the bar ends a repeated part, so it closes with ":|"; gate: the letters the next note must
+        have if it fills the bar (a part's cadence)."""
         if self.group:
             name = self.group
             if name == "bracket":             # "[1", "[2": endings, where they may be

@@ -326,10 +326,12 @@ def transposed_copies(tunes: list[Tune]) -> list[Tune]:
     texts = transposing.transpose([t.abc for t, _ in jobs], [s for _, s in jobs])
     copies = []
     for (t, s), text in zip(jobs, texts):
+        if text is None:
+            continue                     # abc2abc gave nothing back for this tune
         try:
             copies.append(Tune(normalize(text), t.code, f"{t.source} transposed {s:+d}", shift=s))
-        except (Dropped, TypeError):
-            continue   # None (abc2abc gave nothing back) or not normalizable
+        except Dropped:
+            continue
     return copies
 
 
