@@ -1,7 +1,7 @@
 """Compose tunes from the command line.
 
     python -m abcgen.generate --meter 6/8 --key Dmix --unit 1/8 --tempo 1/4=120 --title "My Jig" \\
-        --opening "|: A2d fed" --temperature 1.0 --seed 3 --num 4 [--form "S:2 B:8 E:5 B:8"] [--json] [--out DIR]
+        --opening "|: A2d fed" --temperature 1.0 --seed 3 --num 4 [--form AABB] [--json] [--out DIR]
 
 Prints the tunes as an ABC tune book, or with --json one JSON array of objects with `abc`, `valid`,
 `report`, `requested_form`, `achieved_form` and `music` (the musical report of `abcgen.analysis`).
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="", help="T: field (not seen by the model)")
     p.add_argument("--x", default=1, type=int, help="X: number of the first tune")
     p.add_argument("--opening", default="", help="the first notes, in ABC, kept verbatim")
-    p.add_argument("--form", default="", help='control code, e.g. "S:2 B:8 E:5 B:8" or "S:3"; empty lets the model choose')
+    p.add_argument("--form", default="", help='form as musicians name it (AABB, AABBCC, AB, "AABB 16" for 16-bar parts) or an '
+                   'IrishMAN control code ("S:2 B:9 E:5 B:9"); empty lets the model choose')
     p.add_argument("--temperature", default=1.0, type=float, help="0 is greedy; 1 is the model's own taste")
     p.add_argument("--top-k", default=0, type=int, help="sample from the k likeliest characters (0: all)")
     p.add_argument("--top-p", default=1.0, type=float, help="nucleus sampling threshold (1: off)")
