@@ -1,8 +1,9 @@
 """Turn header fields, an optional form and an opening into complete tunes.
 
 The prompt is what training saw: the end-of-tune symbol, the control code (form), the canonical
-header (`X:1`, L, M, K, spelled as in the training text) and the opening. The LSTM state is carried, so each new character costs
-one step, and all candidates are sampled together as one batch. Masks keep the model from writing
+header (`X:1`, L, M, K, spelled as in the training text) and the opening. The LSTM state is
+carried, so each new character costs one step, and all candidates are sampled together as one
+batch. Masks keep the model from writing
 what would break the tune: header-field lines and blank lines in the body, and everything a bar
 clock (`abcgen.bar_clock`) that follows each tune as it is written forbids: overfull or short bars,
 unreadable note lengths, unclosed groups, and, for a requested form, section ends in the wrong
@@ -328,14 +329,12 @@ def _clock(header: Header, request: formtools.Request) -> BarClock:
 
 
 def _own_form(code: str) -> formtools.Request:
-    """The form a control code the model wrote itself asks for (none when it cannot be read)."""
+    """The form a control code the model wrote itself asks for (none when it cannot be read or is
+    out of range)."""
     try:
-        f = formtools.parse_code(code)
+        return formtools.parse_form(code)
     except FieldError:
         return formtools.Request()
-    if not formtools.within_limits(f):
-        return formtools.Request()
-    return formtools.Request(code=code, sections=f.sections, bars=tuple(f.bars))
 
 
 def close_at_last_bar(body: str) -> tuple[str, list[str]]:
