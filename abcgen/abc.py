@@ -1,4 +1,4 @@
-"""ABC notation tools: header fields, validation, repair and an abc2midi cross-check.
+"""ABC notation tools: validation, repair and an abc2midi cross-check.
 
 music21 happily reads much broken ABC (it re-bars overfull bars, turns an unknown key
 into C major, reads prose as notes), so a parse without an exception proves little.
@@ -17,210 +17,9 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from abcgen.abc_fields import (KEY_HELP, default_unit, field_line, header_fields, is_clef_token, meter_length,
+                               normalise, parse_key, parse_meter, parse_tempo, parse_unit, strip_comment)
 from abcgen.errors import FieldError
-
-# ----------------------------------------------------------------------------------------
-# header fields
-
-_POWERS_OF_TWO = {2 ** k for k in range(7)}  # 1 .. 64
-
-_MODES = {  # full mode name -> canonical suffix ("" = major)
-    "major": "", "ionian": "",
-    "minor": "min", "aeolian": "min",
-    "mixolydian": "mix", "dorian": "dor", "phrygian": "phr", "lydian": "lyd", "locrian": "loc",
-}
-_CLEF_WORDS = {"treble", "bass", "bass3", "alto", "alto1", "alto2", "tenor", "perc",
-               "treble+8", "treble-8", "bass+8", "bass-8", "alto+8", "alto-8"}
-_KEY_HELP = "e.g. D, Dmix, Ador, Bm, F#min"
-
-
-MAX_FIELD = 100  # characters: no real header value is longer, and a huge one must not cost time
-MAX_BEATS = 32  # a meter's top number (or its parts added up), and a tempo beat's; music21 slows with it
-
-
-def _bounded(field: str, text: str | None) -> str:
-    """The field text, refused with a clear message when it is absurdly long."""
-    text = text or ""
-    if len(text) > MAX_FIELD:
-        raise FieldError(field, f"is {len(text)} characters long; a {field} value is at most {MAX_FIELD}")
-    return text
-
-
-def parse_meter(text: str) -> str:
-    """Canonical M: value ("6/8", "C", "C|", "none"); a clear FieldError otherwise."""
-    s = re.sub(r"\s+", "", _bounded("meter", text))
-    if s.lower() == "none":
-        return "none"
-    if s in ("C", "c"):
-        return "C"
-    if s in ("C|", "c|"):
-        return "C|"
-    m = re.fullmatch(r"\(?(\d+(?:\+\d+)*)\)?/(\d+)", s)
-    if m:
-        parts = [int(p) for p in m.group(1).split("+")]
-        den = int(m.group(2))
-        if all(parts) and den in _POWERS_OF_TWO:
-            if sum(parts) <= MAX_BEATS:
-                return "+".join(str(p) for p in parts) + f"/{den}"
-            raise FieldError("meter", f"{text.strip()!r} has {sum(parts)} beats to the bar; music uses at most "
-                                      f"{MAX_BEATS} (write it like 4/4, 6/8 or 12/8)")
-    raise FieldError("meter", f"{text!r} is not a meter; write it like 4/4, 6/8, 3/4, "
-                              "9/8, C or C| (the bottom number 1, 2, 4, 8, 16, 32 or 64)")
-
-
-def meter_length(meter: str) -> Fraction | None:
-    """Length of one bar in whole notes for a canonical meter; None for free meter."""
-    if meter == "none":
-        return None
-    if meter in ("C", "C|"):
-        return Fraction(1)
-    top, den = meter.split("/")
-    return Fraction(sum(int(p) for p in top.split("+")), int(den))
-
-
-def model_meter(meter: str) -> str:
-    """The one spelling of a canonical meter in the training text and the prompt: the common-time
-    symbols as numbers (C is 4/4, C| is 2/2), so a musician's "4/4 reel" and a tune book's "M:C"
-    reach the model the same way."""
-    return {"C": "4/4", "C|": "2/2"}.get(meter, meter)
-
-
-def default_unit(meter: str) -> str:
-    """ABC's rule for a missing L: field: 1/16 when the bar is shorter than 3/4, else 1/8
-    (free meter: 1/8)."""
-    length = meter_length(meter)
-    return "1/16" if length is not None and length < Fraction(3, 4) else "1/8"
-
-
-def parse_unit(text: str) -> str:
-    """Canonical L: value ("1/8"); a clear FieldError otherwise."""
-    s = re.sub(r"\s+", "", _bounded("unit", text))
-    m = re.fullmatch(r"1/(\d+)", s)
-    if m and int(m.group(1)) in _POWERS_OF_TWO:
-        return f"1/{int(m.group(1))}"
-    raise FieldError("unit", f"{text!r} is not a note length; write it like 1/8 or 1/16 "
-                             "(1/1 to 1/64)")
-
-
-def _is_clef_token(token: str) -> bool:
-    return "=" in token or token.lower() in _CLEF_WORDS
-
-
-def parse_key(text: str) -> str:
-    """Canonical K: value in the IrishMAN spelling (G, Emin, Dmix, Ador, HP, none)."""
-    tokens = [t for t in _bounded("key", text).split() if not _is_clef_token(t)]
-    if not tokens:
-        raise FieldError("key", f"the key is empty; write a key, {_KEY_HELP}")
-    first = tokens[0]
-    if len(tokens) == 1 and first in ("HP", "Hp"):
-        return first
-    if len(tokens) == 1 and first.lower() == "none":
-        return "none"
-    m = re.fullmatch(r"([A-Ga-g])([#b]?)([A-Za-z]*)", first)
-    words = tokens[1:]
-    if m and m.group(3) and words:
-        m = None  # a mode glued to the tonic and another word after it
-    if m is None or len(words) > 1:
-        raise FieldError("key", f"{text.strip()!r} is not a key; {_KEY_HELP}")
-    tonic = m.group(1).upper() + m.group(2)
-    word = (m.group(3) or (words[0] if words else "")).lower()
-    if word == "":
-        suffix = ""
-    elif word == "m":
-        suffix = "min"
-    else:
-        found = [s for name, s in _MODES.items() if len(word) >= 3 and name.startswith(word)]
-        if not found:
-            raise FieldError("key", f"{text.strip()!r} has an unknown mode {word!r}; "
-                                    f"{_KEY_HELP}")
-        suffix = found[0]
-    return tonic + suffix
-
-
-def parse_tempo(text: str | None) -> str | None:
-    """Canonical Q: value ("1/4=120"); None when empty or text only; FieldError when bad."""
-    if text is None or not text.strip():
-        return None
-    text = _bounded("tempo", text)
-    if text.count('"') % 2:
-        raise FieldError("tempo", f"{text!r} has an unclosed quote; write it like 1/4=120")
-    s = re.sub(r'"[^"]*"', " ", text)
-    s = re.sub(r"\s+", "", s)
-    if not s:
-        return None
-    m = re.fullmatch(r"(?:(\d+)/(\d+)=)?(\d+(?:\.\d+)?)", s)
-    help_ = "write it like 1/4=120 (20 to 400 beats per minute)"
-    if not m:
-        raise FieldError("tempo", f"{text!r} is not a tempo; {help_}")
-    num, den = (int(m.group(1)), int(m.group(2))) if m.group(1) else (1, 4)
-    bpm = float(m.group(3))
-    if not 0 < num <= MAX_BEATS or den not in _POWERS_OF_TWO or not 20 <= bpm <= 400:
-        raise FieldError("tempo", f"{text!r} is out of range; {help_}")
-    bpm_text = str(int(bpm)) if bpm == int(bpm) else str(bpm)
-    return f"{num}/{den}={bpm_text}"
-
-
-def tempo_bpm(q: str | None, default: float = 120.0) -> float:
-    """Quarter notes per minute for a Q: value; `default` when absent or unreadable. A beat made
-    of several note values (Q:1/4 3/8 1/4 3/8=40, as the ABC standard allows) is their sum."""
-    try:
-        canon = parse_tempo(q)
-    except FieldError:
-        m = re.fullmatch(r'\s*(?:"[^"]*"\s*)?((?:\d+/\d+\s*)+)=\s*(\d+(?:\.\d+)?)\s*(?:"[^"]*")?\s*', q or "")
-        if not m:
-            return default
-        beat = sum(Fraction(f) for f in m.group(1).split() if not f.endswith("/0"))
-        bpm = float(beat) * 4 * float(m.group(2))
-        return bpm if 0 < bpm <= 4000 else default
-    if canon is None:
-        return default
-    beat, bpm = canon.split("=")
-    num, den = beat.split("/")
-    return float(bpm) * int(num) / int(den) * 4
-
-
-# ----------------------------------------------------------------------------------------
-# splitting a tune into header and body
-
-_FIELD_RE = re.compile(r"([A-Zmrsw]):(.*)")
-
-
-def _field_line(line: str) -> re.Match | None:
-    """A header/body field line such as "M:6/8" (not a bar line like "A:|")."""
-    m = _FIELD_RE.fullmatch(line.strip())
-    return m if m and not m.group(2).startswith("|") else None
-
-
-def _strip_comment(value: str) -> str:
-    return re.sub(r"(?<!\\)%.*", "", value).strip()
-
-
-def _header(lines: list[str]) -> tuple[list[tuple[str, str, int]], int]:
-    """Header fields (letter, value, line index) and the index of the first body line."""
-    fields = []
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if not s or s.startswith("%") or (i and lines[i - 1].rstrip().endswith("\\")):
-            continue  # blank, comment, or the continuation of a directive
-        m = _field_line(s)
-        if not m:
-            return fields, i
-        fields.append((m.group(1), _strip_comment(m.group(2)), i))
-        if m.group(1) == "K":
-            return fields, i + 1
-    return fields, len(lines)
-
-
-def _normalise(abc: str) -> str:
-    return (abc or "").replace("\r\n", "\n").replace("\r", "\n")
-
-
-def split_tune(abc: str) -> tuple[list[tuple[str, str]], str]:
-    """Header fields up to and including the first K: line, and the body after it."""
-    lines = _normalise(abc).split("\n")
-    fields, body_start = _header(lines)
-    return [(k, v) for k, v, _ in fields], "\n".join(lines[body_start:])
-
 
 # ----------------------------------------------------------------------------------------
 # report types
@@ -362,7 +161,7 @@ class _Walker:
         self.line_starts = [0]
         for line in lines:
             self.line_starts.append(self.line_starts[-1] + len(line) + 1)
-        fields, body_line = _header(lines)
+        fields, body_line = header_fields(lines)
         self.lines = lines
         self.body_line = body_line
         self.scan = _Scan(fields, self.line_starts[min(body_line, len(lines))],
@@ -427,13 +226,13 @@ class _Walker:
             s = line.strip()
             if not s or s.startswith("%"):
                 continue
-            m = _field_line(s)
+            m = field_line(s)
             if m:
                 if m.group(1) == "X":
                     self.problem("warning", "the text holds more than one tune; only the "
                                             "first was checked", base)
                     break
-                self.field(m.group(1), _strip_comment(m.group(2)), base + line.find(s))
+                self.field(m.group(1), strip_comment(m.group(2)), base + line.find(s))
                 continue
             self.walk_line(line, base)
         self.finish()
@@ -447,7 +246,7 @@ class _Walker:
             elif letter == "L":
                 self.unit = Fraction(parse_unit(value))
             elif letter == "K":
-                if not all(_is_clef_token(t) for t in value.split()):
+                if not all(is_clef_token(t) for t in value.split()):
                     parse_key(value)
             elif letter == "Q":
                 parse_tempo(value)
@@ -907,7 +706,7 @@ def _header_problems(scan: _Scan) -> list[Problem]:
                            line=1, col=1))
     if "K" not in letters:
         out.append(Problem("error", "no K: key line; the header must end with one, "
-                                    f"{_KEY_HELP}", line=1, col=1))
+                                    f"{KEY_HELP}", line=1, col=1))
     return out
 
 
@@ -923,7 +722,7 @@ def validate(abc: str) -> Report:
     music21 can read it. Never raises: every failure becomes a Problem."""
     report = Report()
     try:
-        _validate(_normalise(abc), report)
+        _validate(normalise(abc), report)
     except Exception as e:  # a checker bug must not take the caller down
         report.problems.append(Problem("error", f"the tune could not be checked ({e})"))
     return report
@@ -966,14 +765,14 @@ _HEADER_MOVABLE = set("ABCDFGHILMNOQRSTZmr")  # fields that mean the same before
 def _fix_header(text: str, changes: list[str]) -> str:
     """X first, T next, other fields, then M, L, Q and K last."""
     lines = text.split("\n")
-    fields, body_line = _header(lines)
+    fields, body_line = header_fields(lines)
     if not any(k == "K" for k, _, _ in fields):
         return text
     # field lines right after K: (before any music) belong to the header too
     end = body_line
     while end < len(lines):
         s = lines[end].strip()
-        m = _field_line(s)
+        m = field_line(s)
         if s and not (m and m.group(1) in _HEADER_MOVABLE):
             break
         end += 1
@@ -981,7 +780,7 @@ def _fix_header(text: str, changes: list[str]) -> str:
     first_line = next(i for i, ln in enumerate(lines) if ln.strip())
 
     def letter(ln: str) -> str:
-        m = _field_line(ln)
+        m = field_line(ln)
         return m.group(1) if m else ""
 
     order = {"X": 0, "T": 1, "M": 3, "L": 4, "Q": 5, "K": 6}
@@ -1000,13 +799,13 @@ def _fix_header(text: str, changes: list[str]) -> str:
 def _drop_cut_field(text: str, changes: list[str]) -> str:
     """A field line at the very end of the body that no longer reads (M:6/) was cut off."""
     lines = text.rstrip().split("\n")
-    _, body_line = _header(lines)
-    m = _field_line(lines[-1]) if len(lines) > body_line else None
+    _, body_line = header_fields(lines)
+    m = field_line(lines[-1]) if len(lines) > body_line else None
     parse = {"M": parse_meter, "L": parse_unit, "K": parse_key}.get(m.group(1)) if m else None
     if parse is None:
         return text
     try:
-        parse(_strip_comment(m.group(2)))
+        parse(strip_comment(m.group(2)))
         return text
     except FieldError:
         changes.append(f"dropped the unfinished {m.group(1)}: line at the end")
@@ -1015,7 +814,7 @@ def _drop_cut_field(text: str, changes: list[str]) -> str:
 
 def repair(abc: str) -> tuple[str, list[str]]:
     """Fix what can be fixed without changing the music; returns (text, changes)."""
-    text = _normalise(abc)
+    text = normalise(abc)
     changes: list[str] = []
     text = _fix_header(text, changes)
     text = _drop_cut_field(text, changes)
@@ -1085,7 +884,7 @@ def abc2midi_errors(abc: str, timeout: float = 10.0) -> list[str] | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "tune.abc"
-        src.write_text(_normalise(abc))
+        src.write_text(normalise(abc))
         try:
             done = subprocess.run([exe, str(src), "-o", str(Path(tmp) / "tune.mid")],
                                   capture_output=True, text=True, encoding="utf-8", errors="replace",

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen import form as formtools
 from abcgen.errors import FieldError
 
@@ -102,14 +103,14 @@ class _Reader:
     """Reads the first voice of a tune, bar by bar."""
 
     def __init__(self, abc: str):
-        fields, self.body = abctools.split_tune(abc)
+        fields, self.body = abcfields.split_tune(abc)
         values = {}
         for letter, value in fields:
             values.setdefault(letter, value)
-        self.meter = self._try(abctools.parse_meter, values.get("M")) or "none"
-        unit = self._try(abctools.parse_unit, values.get("L"))
-        self.unit = Fraction(unit or abctools.default_unit(self.meter))
-        self.key = self._try(abctools.parse_key, values.get("K"))
+        self.meter = self._try(abcfields.parse_meter, values.get("M")) or "none"
+        unit = self._try(abcfields.parse_unit, values.get("L"))
+        self.unit = Fraction(unit or abcfields.default_unit(self.meter))
+        self.key = self._try(abcfields.parse_key, values.get("K"))
         self.current_key, self.signature = self.key, key_info(self.key)[2]
         self.bars: list[Bar] = []
         self.early_ends: list[int] = []
@@ -136,7 +137,7 @@ class _Reader:
     def read(self) -> Piece:
         for line in self.body.split("\n"):
             line = line.split("%", 1)[0]
-            m = abctools._field_line(line)
+            m = abcfields.field_line(line)
             if m:
                 if m.group(1) == "X":
                     break  # a second tune
@@ -152,15 +153,15 @@ class _Reader:
             if self.first_voice is None:
                 self.first_voice = name
             self.voice = name
-        elif letter == "K" and value.split() and not abctools._is_clef_token(value.split()[0]):
-            key = self._try(abctools.parse_key, value)
+        elif letter == "K" and value.split() and not abcfields.is_clef_token(value.split()[0]):
+            key = self._try(abcfields.parse_key, value)
             if key:
                 self.current_key, self.signature = key, key_info(key)[2]
         elif letter == "L":
-            unit = self._try(abctools.parse_unit, value)
+            unit = self._try(abcfields.parse_unit, value)
             self.unit = Fraction(unit) if unit else self.unit
         elif letter == "M":
-            self.meter = self._try(abctools.parse_meter, value) or self.meter
+            self.meter = self._try(abcfields.parse_meter, value) or self.meter
 
     def line(self, line: str):
         i, n = 0, len(line)
@@ -224,7 +225,7 @@ class _Reader:
                 i = m.end()
             elif c in "ZX":
                 m = abctools._MREST_RE.match(line, i)
-                expected = abctools.meter_length(self.meter)
+                expected = abcfields.meter_length(self.meter)
                 if expected is not None:
                     self.notes.append(Note((), expected * int(m.group(2) or 1), (), m.group(0)))
                     self.length += expected * int(m.group(2) or 1)
@@ -302,7 +303,7 @@ class _Reader:
     def close_bar(self, right: str):
         if not self.notes:
             return
-        expected = abctools.meter_length(self.meter)
+        expected = abcfields.meter_length(self.meter)
         bar = Bar(self.notes, self.pending_left, right, self.pending_ending, self.length, expected,
                   self.unit, self.current_key)
         if self.bars:
@@ -321,7 +322,7 @@ def _midi(p: tuple[str, int, int]) -> int:
 
 def read(abc: str) -> Piece:
     """The first tune in `abc`, bar by bar as written (first voice only)."""
-    return _Reader(abctools._normalise(abc)).read()
+    return _Reader(abcfields.normalise(abc)).read()
 
 
 # ----------------------------------------------------------------------------------------

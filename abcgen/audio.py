@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abcgen.abc import meter_length, parse_meter, split_tune, tempo_bpm
+from abcgen.abc_fields import meter_length, parse_meter, split_tune, tempo_bpm
 from abcgen.errors import FieldError, RenderError
 from abcgen.notation import parts
 from abcgen.tune_types import TUNE_TYPES, tune_type

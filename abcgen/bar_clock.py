@@ -41,6 +41,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen.vocab import END
 
 EPS = 1e-6
@@ -154,7 +155,7 @@ class BarClock:
         self.ended = False                # "|]" was written: only the end may follow
 
     def _bar_length(self, meter: str) -> float | None:
-        length = abctools.meter_length(meter)
+        length = abcfields.meter_length(meter)
         return None if length is None else float(length / self.unit)
 
     # -- reading -------------------------------------------------------------------------------
@@ -439,8 +440,8 @@ class BarClock:
     @staticmethod
     def _field_ok(text: str) -> bool:
         letter, _, value = text.partition(":")
-        parse = {"K": abctools.parse_key, "M": abctools.parse_meter, "L": abctools.parse_unit,
-                 "Q": abctools.parse_tempo}.get(letter)
+        parse = {"K": abcfields.parse_key, "M": abcfields.parse_meter, "L": abcfields.parse_unit,
+                 "Q": abcfields.parse_tempo}.get(letter)
         try:
             return parse is not None and bool(value.strip()) and bool(parse(value.strip()))
         except Exception:  # noqa: BLE001 - any error means "not yet a value we read"
@@ -450,9 +451,9 @@ class BarClock:
         letter, _, value = text.partition(":")
         try:
             if letter == "M":
-                self.meter = abctools.parse_meter(value.strip())
+                self.meter = abcfields.parse_meter(value.strip())
             elif letter == "L":
-                self.unit = Fraction(abctools.parse_unit(value.strip()))
+                self.unit = Fraction(abcfields.parse_unit(value.strip()))
             else:
                 return
         except Exception:  # noqa: BLE001 - a bad inline field is the validator's to report
@@ -461,7 +462,15 @@ class BarClock:
 
     # -- what may come next --------------------------------------------------------------------
 
-    def state(self) -> tuple:
+    def state(self) -> "Next":
+        """What may come next: the bar's rules and the line's (see `Next`); hashable, so the sampler
+        caches one mask per value."""
+        prev, prev2 = self.prev, self.prev2
+        line_start = prev in ("", "\n")
+        return Next(self._policy(), line_start, prev.isalpha() and prev2 in ("", "\n"),
+                    line_start or prev == " ")
+
+    def _policy(self) -> tuple:
         """A small hashable key saying what may come next (the sampler caches one mask per key).
 
         ("group", name, closable, ...) inside an open group; ("finish",) after "|]" or the last
@@ -632,8 +641,25 @@ FULL_OK = frozenset("|: )")        # a full bar: close it (a slur may end first)
 DECORATED = NOTE_STARTS | frozenset("^_=.~") | abctools.DECORATION_LETTERS   # what a decoration precedes
 
 
-def allows(state: tuple, c: str) -> bool:
+class Next(NamedTuple):
+    """A bar clock's `state()`: the bar's rules, and the line's: no blank line in the body (it
+    would end the tune for every ABC reader), no header-field line (a letter then ":" at a line
+    start) and one space at a time, none to open a line."""
+    policy: tuple
+    line_start: bool
+    field_start: bool
+    spaced: bool
+
+
+def allows(state: Next, c: str) -> bool:
     """Whether character `c` may come next in a bar clock's `state()`."""
+    if (c == "\n" and state.line_start) or (c == ":" and state.field_start) or (c == " " and state.spaced):
+        return False
+    return _allows(state.policy, c)
+
+
+def _allows(state: tuple, c: str) -> bool:
+    """Whether character `c` may come next under the bar's rules (`BarClock._policy`)."""
     kind = state[0]
     if kind == "group":
         if state[1] in ("chord", "grace"):  # notes without lengths (a chord's goes after its "]")
@@ -654,24 +680,24 @@ def allows(state: tuple, c: str) -> bool:
     if kind == "open":                     # (colon_ok, space_ok): a repeated part opens with "|:"
         return (c == ":" and state[1]) or (c in " \n" and state[2]) or (c == "|" and not state[1])
     if kind == "plain":                    # the "|" just written stays a plain bar line
-        return c not in "|]:" and not c.isdigit() and c != END and allows(state[1], c)
+        return c not in "|]:" and not c.isdigit() and c != END and _allows(state[1], c)
     if kind == "tie":
         inner = state[2]
         if c == state[1]:
             return inner[0] in ("empty", "part")
         if c in ".~()" or c in abctools.DECORATION_LETTERS:
             return inner[0] in ("empty", "part")
-        return c in " \n|" and allows(inner, c)
+        return c in " \n|" and _allows(inner, c)
     if kind == "broken":                   # A>B: the second note comes right away
-        return (c in NOTE_STARTS or c in "^_=") and allows(state[1], c)
+        return (c in NOTE_STARTS or c in "^_=") and _allows(state[1], c)
     if kind == "deco":
         if c == "{" and not state[2]:
             return False                   # grace notes need a note between them
         if c == "(":
-            return state[3] and allows(state[1], c)   # ".(AB)" but not "T(AB)"
+            return state[3] and _allows(state[1], c)   # ".(AB)" but not "T(AB)"
         if c.isdigit():
-            return allows(state[1], c)     # "~(3": a tuplet
-        return c in DECORATED and state[1][0] in ("empty", "part") and allows(state[1], c)
+            return _allows(state[1], c)     # "~(3": a tuplet
+        return c in DECORATED and state[1][0] in ("empty", "part") and _allows(state[1], c)
     if c in '!"+':
         return False                       # no new !decoration! or "text": the model loses its way in them
     detail: Detail = state[-1]
@@ -718,5 +744,5 @@ def allows(state: tuple, c: str) -> bool:
 
 def open_group(line: str) -> str | None:
     """The kind of group left open at the end of `line` (a line of an ABC body), or None."""
-    state = BarClock(meter="none").feed_text(line).state()
+    state = BarClock(meter="none").feed_text(line)._policy()
     return state[1] if state[0] == "group" else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen import analysis
 from abcgen import form as formtools
 from abcgen.sample import MAX_CANDIDATES, Candidate, Header, Sampler, Settings, candidate_settings
@@ -49,7 +50,7 @@ def check(candidate: Candidate, requested_form: str = "") -> Tune:
     """Repair and validate one sampled candidate; where abc2midi is installed, its errors count too,
     so a tune called valid also plays in standard ABC tools."""
     fixed, changes = abctools.repair(candidate.abc)
-    _, body = abctools.split_tune(fixed)
+    _, body = abcfields.split_tune(fixed)
     report = abctools.validate(fixed)
     report.problems += abc2midi_problems(fixed)
     return Tune(abc=fixed, report=report, candidate=candidate,

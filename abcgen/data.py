@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen import form
 from abcgen import transpose as transposing
 from abcgen.errors import DataError, FieldError
@@ -160,9 +161,9 @@ def _irishman_files(path: Path) -> dict[str, Path] | None:
 
 def _canonical_field(letter: str, value: str) -> str | None:
     """Canonical value of a header field the model sees, or raise Dropped."""
-    parse = {"M": abctools.parse_meter, "L": abctools.parse_unit, "K": abctools.parse_key}[letter]
+    parse = {"M": abcfields.parse_meter, "L": abcfields.parse_unit, "K": abcfields.parse_key}[letter]
     try:
-        return abctools.model_meter(parse(value)) if letter == "M" else parse(value)
+        return abcfields.model_meter(parse(value)) if letter == "M" else parse(value)
     except FieldError as e:
         raise Dropped(f"bad {letter}: field") from e
 
@@ -222,7 +223,7 @@ def normalize(raw: str) -> str:
     if "M" not in header:
         raise Dropped("no M: field")
     meter = _canonical_field("M", header["M"])
-    unit = _canonical_field("L", header["L"]) if "L" in header else abctools.default_unit(meter)
+    unit = _canonical_field("L", header["L"]) if "L" in header else abcfields.default_unit(meter)
     key = _canonical_field("K", header["K"])
     if not any(re.search(r"[A-Ga-g]", line) for line in body if not _INLINE_FIELD_LINE.match(line)):
         raise Dropped("no notes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen import form as formtools
 from abcgen.errors import FieldError
 from abcgen.present import header_field
@@ -46,7 +46,7 @@ def header_of(abc: str) -> Header:
 
 def continuation_opening(abc: str) -> str:
     """The tune's music as an opening to write on from; a final "|]" becomes a plain bar line."""
-    body = abctools.split_tune(abc)[1].rstrip()
+    body = abcfields.split_tune(abc)[1].rstrip()
     if body.endswith("|]"):
         body = body[:-2] + "|"
     if len(body) > MAX_OPENING:

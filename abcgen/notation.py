@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from abcgen.abc import meter_length, parse_meter, parse_tempo, parse_unit, tempo_bpm
+from abcgen.abc_fields import meter_length, parse_meter, parse_tempo, parse_unit, tempo_bpm
 from abcgen.errors import FieldError, RenderError
 
 MAX_TUPLET = 16  # (p:q:r: at most 16 notes in the time of at most 16

@@ -7,6 +7,7 @@ import json
 import logging
 
 from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen import files, limits
 from abcgen.errors import CheckpointError, FieldError, RenderError
 from abcgen.wording import plain, plain_lines
@@ -23,7 +24,7 @@ FIELD_LABELS = {"meter": "M: meter", "key": "K: key", "unit": "L: unit", "tempo"
 
 def header_field(abc: str, letter: str, default: str = "") -> str:
     """The first value of a header field (T, M, K, ...) as written in the tune."""
-    return next((value for name, value in abctools.split_tune(abc)[0] if name == letter), default)
+    return next((value for name, value in abcfields.split_tune(abc)[0] if name == letter), default)
 
 
 # --------------------------------------------------------------------------- the message line

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import torch
 
-from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen import form as formtools
 from abcgen.bar_clock import BarClock, allows
 from abcgen.errors import FieldError
@@ -60,15 +60,15 @@ class Header:
             raise FieldError("x", f"{str(x)[:20]!r} is not a whole number; use e.g. 1") from None
         if not 0 <= x <= 10**9:
             raise FieldError("x", "must be a whole number between 0 and 1000000000")
-        return cls(meter=abctools.parse_meter(str(meter or "")), unit=abctools.parse_unit(str(unit or "")),
-                   key=abctools.parse_key(str(key or "")),
-                   tempo=abctools.parse_tempo(str(tempo)) if tempo not in (None, "") else None,
+        return cls(meter=abcfields.parse_meter(str(meter or "")), unit=abcfields.parse_unit(str(unit or "")),
+                   key=abcfields.parse_key(str(key or "")),
+                   tempo=abcfields.parse_tempo(str(tempo)) if tempo not in (None, "") else None,
                    title=title.strip(), x=x)
 
     def prompt(self) -> str:
         """The header in the training text's own spelling (`abcgen.data`): no tempo, `M:C` as
         4/4. The musician's spelling stays in `full`."""
-        return f"X:1\nL:{self.unit}\nM:{abctools.model_meter(self.meter)}\nK:{self.key}\n"
+        return f"X:1\nL:{self.unit}\nM:{abcfields.model_meter(self.meter)}\nK:{self.key}\n"
 
     def full(self) -> str:
         """The header shown to musicians: the user's X and title put back."""
@@ -254,7 +254,7 @@ class Sampler:
 
     def _check_header(self, header: Header) -> None:
         """Each header value the model reads must be written in characters it knows."""
-        for name, letter, value in (("meter", "M", abctools.model_meter(header.meter)),
+        for name, letter, value in (("meter", "M", abcfields.model_meter(header.meter)),
                                     ("unit", "L", header.unit), ("key", "K", header.key)):
             self.vocab.encode(f"{letter}:{value}\n", field=name)
 
@@ -271,7 +271,7 @@ class Sampler:
                         mask[self.vocab.index["1"]] = True      # a tune has two parts or more
                     logits[r][mask] = float("-inf")
             elif not row["forced"]:
-                logits[r] += self._body_mask(row["body"], row["clock"])
+                logits[r] += self._body_mask(row["clock"])
         if settings.temperature < GREEDY_BELOW:
             picks = logits.argmax(-1)
         else:
@@ -292,19 +292,13 @@ class Sampler:
                 picks[r] = self.vocab.index[row["forced"].pop(0)]
         return picks
 
-    def _body_mask(self, body: str, clock: BarClock) -> torch.Tensor:
-        """What may come next in the body: the bar clock's rules (groups, bar lengths, where the
-        tune may end), no blank line (it would end the tune for every ABC reader) and no
-        header-field line (a letter then ':' at a line start)."""
-        line_start = not body or body.endswith("\n")
-        spaced = line_start or body.endswith(" ")     # one space at a time, none to open a line
-        field_start = len(body) >= 1 and body[-1].isalpha() and (len(body) == 1 or body[-2] == "\n")
-        key = (clock.state(), line_start, field_start, spaced)
+    def _body_mask(self, clock: BarClock) -> torch.Tensor:
+        """What may come next in the body, as the bar clock rules (`abcgen.bar_clock`): an additive
+        mask, 0 where allowed and -inf where forbidden, cached per clock state."""
+        key = clock.state()
         mask = self.masks.get(key)
         if mask is None:
-            def forbidden(c):
-                return (c == "\n" and line_start) or (c == ":" and field_start) or (c == " " and spaced)
-            allowed = [allows(key[0], c) and not forbidden(c) for c in self.vocab.chars]
+            allowed = [allows(key, c) for c in self.vocab.chars]
             if not any(allowed):      # a dead end (a note too long for any suffix): close the bar
                 allowed = [c in "|" for c in self.vocab.chars]
             mask = torch.tensor([0.0 if ok else float("-inf") for ok in allowed])

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen.tune_types import tune_type
 
 # What the tempo control offers, in beats a minute: what a Q: field may say (abcgen.abc.parse_tempo)
@@ -26,7 +26,7 @@ BEAT_NAMES = {Fraction(1, 4): "quarter notes", Fraction(3, 8): "dotted quarters"
 
 def _header(abc: str) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for letter, value in abctools.split_tune(abc)[0]:
+    for letter, value in abcfields.split_tune(abc)[0]:
         fields.setdefault(letter, value)
     return fields
 
@@ -62,7 +62,7 @@ def beat_of(abc: str) -> Fraction:
 
 def written_quarter_bpm(abc: str) -> float | None:
     """The tempo the tune's Q: field asks for, in quarter notes a minute; None without a readable one."""
-    bpm = abctools.tempo_bpm(_header(abc).get("Q"), default=0.0)
+    bpm = abcfields.tempo_bpm(_header(abc).get("Q"), default=0.0)
     return bpm or None
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen.analysis import LENGTH_BINS, analyse
 from abcgen.compose import compose
 from abcgen.data import load_corpus
@@ -44,7 +44,7 @@ def validation_tunes(num: int, seed: int) -> list[tuple[str, Header]]:
     random.Random(seed).shuffle(tunes)
     out = []
     for t in tunes:
-        fields = dict(abctools.split_tune(t.abc)[0])
+        fields = dict(abcfields.split_tune(t.abc)[0])
         try:
             header = Header.parse(fields.get("M"), fields.get("L"), fields.get("K"), fields.get("Q"))
         except FieldError:

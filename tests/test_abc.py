@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abcgen import abc
-from abcgen.abc import (Problem, Report, abc2midi_errors, parse_key, parse_meter, parse_tempo,
-                        parse_unit, repair, split_tune, tempo_bpm, validate)
+from abcgen.abc import Problem, Report, abc2midi_errors, repair, validate
+from abcgen.abc_fields import (parse_key, parse_meter, parse_tempo,
+                               parse_unit, split_tune, tempo_bpm)
 from abcgen.errors import FieldError
 
 CORPUS = Path(music21.__file__).parent / "corpus"

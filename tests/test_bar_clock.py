@@ -44,7 +44,7 @@ def test_full_bar_must_close():
 
 def test_an_inline_field_in_an_opening_is_followed():
     c = clock("D2 [K:G] G2 B2|[M:2/4] d4|", meter="3/4")
-    assert c.state()[0] == "empty" and c.bar_len == 4 and c.bars == 2
+    assert c.state().policy[0] == "empty" and c.bar_len == 4 and c.bars == 2
 
 
 def test_no_short_bar_after_the_pickup():
@@ -59,7 +59,7 @@ def test_note_lengths_that_overfill_are_forbidden():
     assert ok("ABcd efg", "2") and not ok("ABcd efg", "3")
     assert ok("ABcd e", "4") and not ok("ABcd e", "5")
     over = clock("ABcd efga/b")                  # 8.5 eighths: only shortening may follow
-    assert over.state()[0] == "over"
+    assert over.state().policy[0] == "over"
     assert allows(over.state(), "/") and not allows(over.state(), "|") and not allows(over.state(), "-")
 
 

@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, Phase, assume, event, example, given, settin
 from hypothesis import strategies as st
 
 from abcgen import abc as abctools
+from abcgen import abc_fields as abcfields
 from abcgen import convert, evaluate, form as formtools, generate, render, train
 from abcgen.compose import compose
 from abcgen.errors import FieldError, RenderError
@@ -131,8 +132,8 @@ def number_like() -> st.SearchStrategy:
 # ------------------------------------------------------------------------------------------------
 # header fields
 
-PARSERS = {"meter": abctools.parse_meter, "unit": abctools.parse_unit, "key": abctools.parse_key,
-           "tempo": abctools.parse_tempo}
+PARSERS = {"meter": abcfields.parse_meter, "unit": abcfields.parse_unit, "key": abcfields.parse_key,
+           "tempo": abcfields.parse_tempo}
 ONE_LINE = re.compile(r"[^\x00-\x1f\x7f\s]+(?: [^\x00-\x1f\x7f\s]+)*")
 
 
@@ -402,7 +403,7 @@ def test_compose_gives_tunes_or_names_the_bad_field(sampler, request):
             assert len(tunes) == values["num"]
         for t in tunes:
             assert t.abc.startswith(header.full()), t.abc[:200]
-            assert abctools.split_tune(t.abc)[0] == abctools.split_tune(header.full())[0]
+            assert abcfields.split_tune(t.abc)[0] == abcfields.split_tune(header.full())[0]
     assert time.monotonic() - start < SAMPLE_BOUND_S
 
 
