@@ -2,13 +2,12 @@
 
 music21 happily reads much broken ABC (it re-bars overfull bars, turns an unknown key
 into C major, reads prose as notes), so a parse without an exception proves little.
-`validate` therefore also walks the tune body itself, as written, measuring every bar
-against the meter and keeping line/column positions for its messages.
+`validate` therefore also walks the tune body itself, as written (`abcgen.abc_scan`), measuring
+every bar against the meter and keeping line/column positions for its messages.
 """
 from __future__ import annotations
 
 import bisect
-import re
 import shutil
 import subprocess
 import tempfile
@@ -17,8 +16,11 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from abcgen.abc_fields import (KEY_HELP, default_unit, field_line, header_fields, is_clef_token, meter_length,
-                               normalise, parse_key, parse_meter, parse_tempo, parse_unit, strip_comment)
+from abcgen import abc_scan
+from abcgen.abc_fields import (KEY_HELP, field_line, header_fields, normalise, parse_key, parse_meter,
+                               parse_tempo, parse_unit, strip_comment)
+from abcgen.abc_reader import ending_numbers
+from abcgen.abc_scan import Bar, Scan
 from abcgen.errors import FieldError
 
 # ----------------------------------------------------------------------------------------
@@ -74,494 +76,6 @@ class Report:
 
 
 # ----------------------------------------------------------------------------------------
-# walking the body
-
-NOTE_RE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)(\d*)(/*)(\d*)")
-_REST_RE = re.compile(r"([zx])(\d*)(/*)(\d*)")
-_MREST_RE = re.compile(r"([ZX])(\d*)")
-_LEN_RE = re.compile(r"(\d*)(/*)(\d*)")
-_BAR_RE = re.compile(r":*(?:\[\||\|)[|\]]*(?::+(?!\|))?|::+")
-_ENDING_RE = re.compile(r"\d+(?:[,-]\d+)*")
-_TUPLET_RE = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
-_INLINE_FIELD_RE = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
-_NOTE_LETTERS = set("ABCDEFGabcdefg")
-DECORATION_LETTERS = set("HLMOPSTuvk")  # the usual one-letter decorations, stackable
-_TEXT_GROUP_RE = re.compile(r"[^A-Ga-gzxZXy]+")
-_AFTER_DECORATION = set("^_=[{(!\"~.|:")
-_IGNORED = set(" \t\\`$*;")  # spacing, beaming, line continuation, score line break
-
-
-def length_multiplier(num: str, slashes: str, den: str) -> Fraction | None:
-    """A note-length multiplier (A2, A/, A3/2, A//); None when it divides by zero."""
-    n = int(num) if num else 1
-    if not slashes:
-        return Fraction(n)
-    d = int(den) * 2 ** (len(slashes) - 1) if den else 2 ** len(slashes)
-    return Fraction(n, d) if d else None
-
-
-def _ending_numbers(label: str) -> set[int]:
-    nums: set[int] = set()
-    for part in label.split(","):
-        a, _, b = part.partition("-")
-        if a.isdigit():
-            nums.update(range(int(a), int(b if b.isdigit() else a) + 1))
-    return nums
-
-
-@dataclass
-class _Bar:
-    """One bar as written."""
-    number: int
-    length: Fraction
-    expected: Fraction | None
-    meter: str
-    unit: Fraction
-    voice: str
-    left: str  # bar line before it ("" at the start)
-    right: str  # bar line after it ("" when the tune just stops)
-    ending: str  # ending label started at its left ("1", "2", "1,3") or ""
-    pos: int  # offset of its first symbol
-    start: int  # offset just after its left bar line
-    end: int  # offset of its right bar line (or end of text)
-    section: int  # index of the first bar of its repeat section
-    before_endings: int | None  # index of the bar before the first ending of its group
-    multirest: bool = False
-    overlay: bool = False
-
-
-@dataclass
-class _Barline:
-    text: str
-    start: int
-    end: int
-
-
-@dataclass
-class _Scan:
-    """Everything one walk through a tune finds."""
-    fields: list[tuple[str, str, int]]
-    body_start: int  # offset of the first body character
-    has_key: bool
-    bars: list[_Bar] = field(default_factory=list)
-    barlines: list[_Barline] = field(default_factory=list)
-    problems: list[tuple[str, str, int]] = field(default_factory=list)  # level, message, offset
-    open_ending: int | None = None  # offset of a first ending never closed with :|
-    repeat_opens: list[int] = field(default_factory=list)  # offsets of unclosed |: marks
-    unclosed: list[int] = field(default_factory=list)  # offsets of unclosed [ " { ! symbols
-    music_end: int = 0  # offset just after the last symbol of music
-    notes: int = 0
-
-
-class _Walker:
-    """Walks an ABC tune body once, measuring bars as written."""
-
-    def __init__(self, text: str):
-        lines = text.split("\n")
-        self.line_starts = [0]
-        for line in lines:
-            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
-        fields, body_line = header_fields(lines)
-        self.lines = lines
-        self.body_line = body_line
-        self.scan = _Scan(fields, self.line_starts[min(body_line, len(lines))],
-                          any(k == "K" for k, _, _ in fields))
-        self.meter = "none"
-        self.unit: Fraction | None = None
-        self.voice = ""
-        self._header_state(fields)
-
-    # --- helpers ---------------------------------------------------------------------
-
-    def problem(self, level: str, message: str, pos: int):
-        self.scan.problems.append((level, message, pos))
-
-    def unclosed(self, level: str, message: str, pos: int):
-        """A symbol left open, as a tune cut off mid-symbol leaves it."""
-        self.problem(level, message, pos)
-        self.scan.unclosed.append(pos)
-
-    def _header_state(self, fields):
-        meter, unit = None, None
-        for letter, value, _ in fields:
-            try:
-                if letter == "M" and meter is None:
-                    meter = parse_meter(value)
-                elif letter == "L" and unit is None:
-                    unit = parse_unit(value)
-            except FieldError:
-                pass  # reported by validate's header check
-        self.meter = meter or "none"
-        self.unit = Fraction(unit if unit is not None else default_unit(self.meter))
-
-    def _new_bar_state(self, left: str, start: int):
-        self.cur_len = Fraction(0)
-        self.cur_pos: int | None = None  # first note
-        self.cur_first: int | None = None  # first symbol of any kind
-        self.cur_left = left
-        self.cur_start = start
-        self.cur_ending = ""
-        self.cur_mrest = 0
-        self.cur_overlay = False
-
-    # --- main walk -------------------------------------------------------------------
-
-    def walk(self) -> _Scan:
-        self.bar_no = 1
-        self.voice_bars: dict[str, int] = {}
-        self.voices_seen: set[str] = set()
-        self.section = 0
-        self.before_endings: int | None = None
-        self.tuplet_left = 0
-        self.tuplet_factor = Fraction(1)
-        self.broken: Fraction | None = None
-        self.last_dur: Fraction | None = None
-        self.last_in_bar = False
-        self.tie_at: int | None = None
-        self.slurs: list[int] = []
-        self._new_bar_state("", self.scan.body_start)
-        for li in range(self.body_line, len(self.lines)):
-            line = self.lines[li]
-            base = self.line_starts[li]
-            s = line.strip()
-            if not s or s.startswith("%"):
-                continue
-            m = field_line(s)
-            if m:
-                if m.group(1) == "X":
-                    self.problem("warning", "the text holds more than one tune; only the "
-                                            "first was checked", base)
-                    break
-                self.field(m.group(1), strip_comment(m.group(2)), base + line.find(s))
-                continue
-            self.walk_line(line, base)
-        self.finish()
-        return self.scan
-
-    def field(self, letter: str, value: str, pos: int):
-        """A field inside the body (own line or inline [M:3/4])."""
-        try:
-            if letter == "M":
-                self.meter = parse_meter(value)
-            elif letter == "L":
-                self.unit = Fraction(parse_unit(value))
-            elif letter == "K":
-                if not all(is_clef_token(t) for t in value.split()):
-                    parse_key(value)
-            elif letter == "Q":
-                parse_tempo(value)
-            elif letter == "V":
-                self.close_bar("", pos)
-                self.voice_bars[self.voice] = self.bar_no
-                self.voice = (value.split() or [""])[0]
-                self.bar_no = self.voice_bars.get(self.voice, 1)
-                self.section = len(self.scan.bars)
-        except FieldError as e:
-            level = "warning" if letter == "Q" else "error"
-            self.problem(level, f"{letter}: {e.message}", pos)
-
-    def walk_line(self, line: str, base: int):
-        music = line.split("%", 1)[0].rstrip() if "%" in line else line.rstrip()
-        if music.strip():
-            self.scan.music_end = base + len(music)
-        i, n = 0, len(line)
-        while i < n:
-            c = line[i]
-            pos = base + i
-            if c == "%":
-                break
-            if c in _IGNORED:
-                i += 1
-                continue
-            if self.cur_first is None:
-                self.cur_first = pos
-            if c == '"':
-                j = line.find('"', i + 1)
-                if j < 0:
-                    self.unclosed("error", "a quoted chord symbol or annotation is never "
-                                           "closed with \"", pos)
-                    break
-                i = j + 1
-                continue
-            if c in "!+":
-                j = line.find(c, i + 1)
-                if j < 0:
-                    self.unclosed("warning", f"a decoration {c}...{c} is never closed", pos)
-                    i += 1
-                else:
-                    i = j + 1
-                continue
-            if c == "[":
-                m = _INLINE_FIELD_RE.match(line, i)
-                if m:
-                    self.field(m.group(1), m.group(2).strip(), pos)
-                    i = m.end()
-                    continue
-                if re.match(r"\[[A-Za-z]:", line[i:i + 3]):
-                    self.unclosed("error", "an inline field [X:...] is never closed with ]",
-                                  pos)
-                    break
-                m = _ENDING_RE.match(line, i + 1)
-                if m:
-                    self.start_ending(m.group(0), pos)
-                    i = m.end()
-                    continue
-            m = _BAR_RE.match(line, i) if c in "|:[" else None
-            if m:
-                i = self.bar_line(line, m, base)
-                continue
-            if c == "[":
-                i = self.chord(line, i, base)
-                continue
-            if c == "{":
-                j = line.find("}", i + 1)
-                if j < 0:
-                    self.unclosed("error", "grace notes opened with { are never closed "
-                                           "with }", pos)
-                    break
-                i = j + 1  # grace notes take no time
-                continue
-            if c == "(":
-                m = _TUPLET_RE.match(line, i)
-                if m:
-                    self.start_tuplet(m, pos)
-                    i = m.end()
-                else:
-                    self.slurs.append(pos)
-                    i += 1
-                continue
-            if c == ")":
-                if self.slurs:
-                    self.slurs.pop()
-                else:
-                    self.problem("warning", "a slur is closed with ) but was never opened",
-                                 pos)
-                i += 1
-                continue
-            if c == "-":
-                if self.last_dur is None:
-                    self.problem("warning", "a tie - does not follow a note", pos)
-                self.tie_at = pos
-                i += 1
-                continue
-            if c in "<>":
-                j = i
-                while j < n and line[j] == c:
-                    j += 1
-                self.broken_rhythm(c, j - i, pos)
-                i = j
-                continue
-            if c in "^_=" or c in _NOTE_LETTERS:
-                m = NOTE_RE.match(line, i)
-                if m:
-                    mult = length_multiplier(m.group(4), m.group(5), m.group(6))
-                    self.note(mult, pos, m.group(0))
-                    i = m.end()
-                    continue
-                self.unclosed("error", f"an accidental {c} is not followed by a note", pos)
-                i += 1
-                continue
-            if c in "zx":
-                m = _REST_RE.match(line, i)
-                self.note(length_multiplier(m.group(2), m.group(3), m.group(4)), pos, m.group(0))
-                i = m.end()
-                continue
-            if c in "ZX":
-                m = _MREST_RE.match(line, i)
-                self.cur_mrest = max(1, int(m.group(2) or 1))
-                if self.cur_pos is None:
-                    self.cur_pos = pos
-                i = m.end()
-                continue
-            if c.isalpha():
-                i = self.letters(line, i, pos)
-                continue
-            if c in "~.":
-                i += 1
-                continue
-            if c == "&":
-                self.cur_overlay = True
-                i += 1
-                continue
-            if c.isdigit():
-                j = i
-                while j < n and (line[j].isdigit() or line[j] in "/"):
-                    j += 1
-                self.problem("error", f"unexpected number {line[i:j]!r} that belongs to "
-                                      "no note", pos)
-                i = j
-                continue
-            self.problem("warning", f"unexpected character {c!r}", pos)
-            i += 1
-
-    def letters(self, line: str, i: int, pos: int) -> int:
-        """Letters other than notes and rests are one-letter decorations (T trill, u
-        up-bow); several unusual ones in a row, or one that leads to no note, are text
-        rather than music. Returns where to go on."""
-        if i > 0 and line[i - 1].isalpha():
-            return i + 1  # inside a word already judged to be music
-        j = i
-        while j < len(line) and line[j].isalpha():
-            j += 1
-        word = line[i:j]
-        follow = line[j] if j < len(line) else ""
-        odd = [g for g in _TEXT_GROUP_RE.findall(word) if not set(g) <= DECORATION_LETTERS]
-        if not (any(len(g) > 1 for g in odd)
-                or (odd and word.endswith(odd[-1]) and follow not in _AFTER_DECORATION)):
-            return i + 1
-        while j < len(line) and (line[j].isdigit() or line[j] == "/"):
-            j += 1
-        self.problem("error", f"unexpected text {word!r}: the tune body may hold only notes, "
-                              "bar lines and ABC symbols (put words in a \"quoted\" "
-                              "annotation or a % comment)", pos)
-        return j
-
-    # --- musical events --------------------------------------------------------------
-
-    def note(self, mult: Fraction | None, pos: int, src: str):
-        if mult is None:
-            self.problem("error", f"the note length in {src!r} divides by zero", pos)
-            mult = Fraction(1)
-        if mult == 0:
-            self.problem("error", f"the note {src!r} has zero length", pos)
-        dur = mult * self.unit
-        if self.broken is not None:
-            dur *= self.broken
-            self.broken = None
-        if self.tuplet_left > 0:
-            dur *= self.tuplet_factor
-            self.tuplet_left -= 1
-        self.cur_len += dur
-        if self.cur_pos is None:
-            self.cur_pos = pos
-        self.last_dur = dur
-        self.last_in_bar = True
-        self.tie_at = None
-        self.scan.notes += 1
-
-    def chord(self, line: str, i: int, base: int) -> int:
-        j = i + 1
-        while j < len(line) and line[j] not in "]|":
-            j += 1
-        if j >= len(line) or line[j] != "]":
-            self.unclosed("error", "a chord opened with [ is never closed with ]", base + i)
-            return i + 1
-        inner = re.sub(r'"[^"]*"|![^!]*!', "", line[i + 1:j])
-        first = NOTE_RE.search(inner)
-        m = _LEN_RE.match(line, j + 1)
-        if first is None:
-            self.problem("error", f"the chord {line[i:j + 1]!r} has no notes", base + i)
-            return m.end()
-        inner_len = length_multiplier(first.group(4), first.group(5), first.group(6))
-        outer = length_multiplier(m.group(1), m.group(2), m.group(3))
-        mult = None if inner_len is None or outer is None else inner_len * outer
-        self.note(mult, base + i, line[i:m.end()])
-        return m.end()
-
-    def start_tuplet(self, m: re.Match, pos: int):
-        p = int(m.group(1))
-        if p < 2 or p > 9:
-            self.problem("warning", f"a tuplet ({p} is unusual; tuplets run from (2 to (9",
-                         pos)
-        compound = meter_length(self.meter) is not None and self.meter not in ("C", "C|") \
-            and int(self.meter.split("/")[0].split("+")[0]) in (6, 9, 12)
-        default_q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}.get(p, 3 if compound else 2)
-        q = int(m.group(2)) if m.group(2) else default_q
-        r = int(m.group(3)) if m.group(3) else p
-        self.tuplet_factor = Fraction(q, p) if p else Fraction(1)
-        self.tuplet_left = r
-        self.tuplet_at = pos
-
-    def broken_rhythm(self, c: str, count: int, pos: int):
-        if self.last_dur is None or not self.last_in_bar:
-            self.problem("warning", f"broken rhythm {c * count} does not follow a note", pos)
-            return
-        short = Fraction(1, 2 ** count)
-        left, right = (2 - short, short) if c == ">" else (short, 2 - short)
-        self.cur_len += self.last_dur * (left - 1)
-        self.broken = right
-        self.broken_at = pos
-
-    def start_ending(self, label: str, pos: int):
-        if 1 in _ending_numbers(label):
-            self.scan.open_ending = pos
-            self.before_endings = len(self.scan.bars) - 1
-        self.cur_ending = label
-
-    def bar_line(self, line: str, m: re.Match, base: int) -> int:
-        tok = m.group(0)
-        start, end = base + m.start(), base + m.end()
-        ends_repeat = tok.startswith(":")
-        starts_repeat = tok.endswith(":")
-        self.scan.barlines.append(_Barline(tok, start, end))
-        self.close_bar(tok, start)
-        self.cur_start = end
-        if ends_repeat or tok in ("||", "|]", "[|"):
-            self.section = len(self.scan.bars)  # where the next repeat goes back to
-        if ends_repeat:
-            if self.scan.repeat_opens:
-                self.scan.repeat_opens.pop()
-            self.scan.open_ending = None
-        if starts_repeat:
-            if self.scan.repeat_opens:
-                self.problem("error", "a repeat opened with |: is never closed with :| "
-                                      "(another |: comes first)",
-                             self.scan.repeat_opens.pop())
-            self.scan.repeat_opens.append(start)
-            self.section = len(self.scan.bars)
-        i = m.end()
-        e = _ENDING_RE.match(line, i)
-        if e:
-            self.start_ending(e.group(0), base + i)
-            i = e.end()
-        return i
-
-    def close_bar(self, right: str, pos: int):
-        if self.cur_pos is not None:
-            expected = meter_length(self.meter)
-            # musicians count from the first full bar: a pickup is bar 0
-            pickup = self.voice not in self.voices_seen and expected is not None \
-                and self.cur_len < expected and not self.cur_mrest
-            self.voices_seen.add(self.voice)
-            self.scan.bars.append(_Bar(
-                number=0 if pickup else self.bar_no, length=self.cur_len,
-                expected=expected, meter=self.meter, unit=self.unit,
-                voice=self.voice, left=self.cur_left, right=right, ending=self.cur_ending,
-                pos=self.cur_first if self.cur_first is not None else self.cur_pos,
-                start=self.cur_start, end=pos, section=self.section,
-                before_endings=self.before_endings, multirest=self.cur_mrest > 0,
-                overlay=self.cur_overlay))
-            if not pickup:
-                self.bar_no += max(1, self.cur_mrest)
-            self.last_in_bar = False
-            self._new_bar_state(right, pos)
-        else:
-            ending = self.cur_ending
-            self._new_bar_state(right or self.cur_left, pos)
-            self.cur_ending = ending
-
-    def finish(self):
-        self.close_bar("", self.scan.music_end)
-        for pos in self.scan.repeat_opens:
-            self.problem("error", "a repeat opened with |: is never closed with :|", pos)
-        if self.scan.open_ending is not None:
-            self.problem("error", "a first ending is never closed with :|",
-                         self.scan.open_ending)
-        if self.tie_at is not None:
-            self.problem("warning", "a tie - leads to no note", self.tie_at)
-        if self.broken is not None:
-            self.unclosed("warning", "a broken rhythm > or < leads to no note", self.broken_at)
-        if self.tuplet_left > 0:
-            self.unclosed("warning", "a tuplet is missing notes at the end", self.tuplet_at)
-        for pos in self.slurs:
-            self.problem("warning", "a slur opened with ( is never closed with )", pos)
-
-
-def _scan(text: str) -> _Scan:
-    return _Walker(text).walk()
-
-
-# ----------------------------------------------------------------------------------------
 # validation
 
 _UNIT_NAMES = {1: ("whole note", "whole notes"), 2: ("half", "halves"),
@@ -574,7 +88,7 @@ def _num(x: Fraction) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
-def _bar_message(bar: _Bar) -> str:
+def _bar_message(bar: Bar) -> str:
     """'bar 7 has 7 eighths, 6/8 needs 6', counted in L units (or smaller when needed)."""
     unit = bar.unit
     while ((bar.length / unit).denominator != 1 or (bar.expected / unit).denominator != 1) \
@@ -589,7 +103,7 @@ def _bar_message(bar: _Bar) -> str:
            f"{bar.meter} needs {_num(needs)}"
 
 
-def _short_bar_fits(bars: list[_Bar], k: int, voice_idx: list[int], run_start: int) -> bool:
+def _short_bar_fits(bars: list[Bar], k: int, voice_idx: list[int], run_start: int) -> bool:
     """A short bar is fine when, next to a repeat, ending or double bar, it makes a
     full bar together with its partner (the pickup-completion rules)."""
     b = bars[k]
@@ -610,7 +124,7 @@ def _short_bar_fits(bars: list[_Bar], k: int, voice_idx: list[int], run_start: i
             if other.length + b.length == full:
                 return True
             break
-    if b.ending and 1 not in _ending_numbers(b.ending) and b.before_endings is not None \
+    if b.ending and 1 not in ending_numbers(b.ending) and b.before_endings is not None \
             and 0 <= b.before_endings < len(bars):
         if bars[b.before_endings].length + b.length == full:
             return True  # a second ending completes the bar before the first ending
@@ -620,7 +134,7 @@ def _short_bar_fits(bars: list[_Bar], k: int, voice_idx: list[int], run_start: i
     return False
 
 
-def _check_bars(scan: _Scan) -> tuple[list[tuple[_Bar, str]], int, int]:
+def _check_bars(scan: Scan) -> tuple[list[tuple[Bar, str]], int, int]:
     """Bars of the wrong length (with "error" or "warning"), how many bars were
     checked, and how many of those had the right length."""
     wrong, checked, ok = [], 0, 0
@@ -683,7 +197,7 @@ class _Positions:
         return line, pos - self.starts[line - 1] + 1
 
 
-def _header_problems(scan: _Scan) -> list[Problem]:
+def _header_problems(scan: Scan) -> list[Problem]:
     out = []
     letters = {k for k, _, _ in scan.fields}
     parsers = {"M": parse_meter, "L": parse_unit, "K": parse_key, "Q": parse_tempo}
@@ -710,7 +224,7 @@ def _header_problems(scan: _Scan) -> list[Problem]:
     return out
 
 
-def _bar_at(scan: _Scan, pos: int) -> int | None:
+def _bar_at(scan: Scan, pos: int) -> int | None:
     for b in scan.bars:
         if b.start <= pos <= b.end:
             return b.number
@@ -732,7 +246,7 @@ def _validate(text: str, report: Report) -> None:
     if not text.strip():
         report.problems.append(Problem("error", "the tune is empty"))
         return
-    scan = _scan(text)
+    scan = abc_scan.scan(text)
     where = _Positions(text)
     problems = _header_problems(scan)
     for level, message, pos in scan.problems:
@@ -818,7 +332,7 @@ def repair(abc: str) -> tuple[str, list[str]]:
     changes: list[str] = []
     text = _fix_header(text, changes)
     text = _drop_cut_field(text, changes)
-    scan = _scan(text)
+    scan = abc_scan.scan(text)
     if not scan.has_key or scan.notes == 0:
         return (text if changes else abc), changes
 
@@ -841,14 +355,14 @@ def repair(abc: str) -> tuple[str, list[str]]:
             changes.append(f"dropped the incomplete last bar ({what})"
                            if tail_bars else "dropped an unfinished symbol at the end")
             dropped = True
-            scan = _scan(text)
+            scan = abc_scan.scan(text)
 
     # a |: with no music after it opens nothing: keep only its closing part
     if scan.repeat_opens and not any(b.start >= scan.repeat_opens[-1] for b in scan.bars):
         bl = next(b for b in scan.barlines if b.start == scan.repeat_opens[-1])
         text = text[:bl.start] + (bl.text.rstrip(":") or ":|") + text[bl.end:]
         changes.append("removed a repeat sign |: with nothing after it")
-        scan = _scan(text)
+        scan = abc_scan.scan(text)
 
     end = scan.music_end
     last_bl = scan.barlines[-1] if scan.barlines else None

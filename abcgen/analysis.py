@@ -16,8 +16,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from abcgen import abc as abctools
 from abcgen import abc_fields as abcfields
+from abcgen import abc_reader as abcreader
 from abcgen import form as formtools
 from abcgen.errors import FieldError
 
@@ -173,26 +173,26 @@ class _Reader:
             elif c == "{":
                 j = line.find("}", i + 1)
                 i = n if j < 0 else j + 1  # grace notes take no time
-            elif c == "[" and abctools._INLINE_FIELD_RE.match(line, i):
-                m = abctools._INLINE_FIELD_RE.match(line, i)
+            elif c == "[" and abcreader.INLINE_FIELD_RE.match(line, i):
+                m = abcreader.INLINE_FIELD_RE.match(line, i)
                 self.field(m.group(1), m.group(2).strip())
                 i = m.end()
-            elif c == "[" and abctools._ENDING_RE.match(line, i + 1):
-                m = abctools._ENDING_RE.match(line, i + 1)
+            elif c == "[" and abcreader.ENDING_RE.match(line, i + 1):
+                m = abcreader.ENDING_RE.match(line, i + 1)
                 self.pending_ending = m.group(0)
                 i = m.end()
-            elif c in "|:[" and abctools._BAR_RE.match(line, i):
-                m = abctools._BAR_RE.match(line, i)
+            elif c in "|:[" and abcreader.BAR_RE.match(line, i):
+                m = abcreader.BAR_RE.match(line, i)
                 self.bar_line(m.group(0))
                 i = m.end()
-                e = abctools._ENDING_RE.match(line, i)
+                e = abcreader.ENDING_RE.match(line, i)
                 if e:
                     self.pending_ending = e.group(0)
                     i = e.end()
             elif c == "[":
                 i = self.chord(line, i)
             elif c == "(":
-                m = abctools._TUPLET_RE.match(line, i)
+                m = abcreader.TUPLET_RE.match(line, i)
                 if m:
                     p = int(m.group(1)) or 1
                     compound = self.meter.split("/")[0] in ("6", "9", "12")
@@ -210,21 +210,21 @@ class _Reader:
                 self.tie = True
                 i += 1
             elif c in "^_=" or c.upper() in _STEPS:
-                m = abctools.NOTE_RE.match(line, i)
+                m = abcreader.NOTE_RE.match(line, i)
                 if not m:
                     i += 1
                     continue
                 step, octave, alter, name = self.pitch(m)
-                mult = abctools.length_multiplier(m.group(4), m.group(5), m.group(6))
+                mult = abcreader.length_multiplier(m.group(4), m.group(5), m.group(6))
                 self.add(((step, octave, alter),), mult, m.group(0))
                 i = m.end()
             elif c in "zx":
-                m = abctools._REST_RE.match(line, i)
-                self.add((), abctools.length_multiplier(m.group(2), m.group(3), m.group(4)),
+                m = abcreader.REST_RE.match(line, i)
+                self.add((), abcreader.length_multiplier(m.group(2), m.group(3), m.group(4)),
                          m.group(0))
                 i = m.end()
             elif c in "ZX":
-                m = abctools._MREST_RE.match(line, i)
+                m = abcreader.MULTIREST_RE.match(line, i)
                 expected = abcfields.meter_length(self.meter)
                 if expected is not None:
                     self.notes.append(Note((), expected * int(m.group(2) or 1), (), m.group(0)))
@@ -250,12 +250,12 @@ class _Reader:
         if j < 0:
             return i + 1
         inner = re.sub(r'"[^"]*"|![^!]*!', "", line[i + 1:j])
-        notes = list(abctools.NOTE_RE.finditer(inner))
-        outer = abctools._LEN_RE.match(line, j + 1)
+        notes = list(abcreader.NOTE_RE.finditer(inner))
+        outer = abcreader.LENGTH_RE.match(line, j + 1)
         if notes:
-            first = abctools.length_multiplier(notes[0].group(4), notes[0].group(5),
+            first = abcreader.length_multiplier(notes[0].group(4), notes[0].group(5),
                                                notes[0].group(6))
-            scale = abctools.length_multiplier(outer.group(1), outer.group(2), outer.group(3))
+            scale = abcreader.length_multiplier(outer.group(1), outer.group(2), outer.group(3))
             mult = None if first is None or scale is None else first * scale
             self.add(tuple(self.pitch(n)[:3] for n in notes), mult, line[i:outer.end()])
         return outer.end()
@@ -361,7 +361,7 @@ def played_order(bars: list[Bar]) -> tuple[list[int], int]:
             start, passes = i, 1
         jumped = False
         if bar.ending:
-            ending = abctools._ending_numbers(bar.ending)
+            ending = abcreader.ending_numbers(bar.ending)
         elif bar.left not in ("", "|"):
             ending = None
         if ending and passes not in ending:
@@ -402,7 +402,7 @@ def _parts(bars: list[Bar]) -> tuple[list[Part], list[int]]:
         counted, ending = [], None
         for x in bars[a + pickup:b]:  # second and later endings are played instead of the first
             if x.ending:
-                ending = abctools._ending_numbers(x.ending)
+                ending = abcreader.ending_numbers(x.ending)
             elif x.left not in ("", "|"):
                 ending = None
             if ending is None or 1 in ending:

@@ -40,8 +40,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import NamedTuple
 
-from abcgen import abc as abctools
 from abcgen import abc_fields as abcfields
+from abcgen import abc_reader as abcreader
 from abcgen.vocab import END
 
 EPS = 1e-6
@@ -209,7 +209,7 @@ class BarClock:
                 self.used, self.notes = self.bar_len or 0.0, self.notes + 1
             elif c == "(":
                 self.after_paren = True
-            elif c in ".~" or (c.isalpha() and c in abctools.DECORATION_LETTERS):
+            elif c in ".~" or (c.isalpha() and c in abcreader.DECORATION_LETTERS):
                 self.deco = True
             elif c in '"!{[':
                 self.group = {'"': "quote", "!": "decoration", "{": "grace", "[": "bracket"}[c]
@@ -322,8 +322,8 @@ class BarClock:
     def _close_chord(self) -> None:
         """A chord lasts as long as its first note (times the length after the "]")."""
         self.group = None
-        inner = abctools.NOTE_RE.search(self.group_text)
-        mult = abctools.length_multiplier(*inner.group(4, 5, 6)) if inner else None
+        inner = abcreader.NOTE_RE.search(self.group_text)
+        mult = abcreader.length_multiplier(*inner.group(4, 5, 6)) if inner else None
         self._start_note(float(mult) if mult else 1.0, None)
 
     def _ending(self, c: str) -> None:
@@ -638,7 +638,7 @@ GROUP_RULES = {
     "decoration": lambda c, closable: c not in "\n| ",
 }
 FULL_OK = frozenset("|: )")        # a full bar: close it (a slur may end first)
-DECORATED = NOTE_STARTS | frozenset("^_=.~") | abctools.DECORATION_LETTERS   # what a decoration precedes
+DECORATED = NOTE_STARTS | frozenset("^_=.~") | abcreader.DECORATION_LETTERS   # what a decoration precedes
 
 
 class Next(NamedTuple):
@@ -685,7 +685,7 @@ def _allows(state: tuple, c: str) -> bool:
         inner = state[2]
         if c == state[1]:
             return inner[0] in ("empty", "part")
-        if c in ".~()" or c in abctools.DECORATION_LETTERS:
+        if c in ".~()" or c in abcreader.DECORATION_LETTERS:
             return inner[0] in ("empty", "part")
         return c in " \n|" and _allows(inner, c)
     if kind == "broken":                   # A>B: the second note comes right away
@@ -725,7 +725,7 @@ def _allows(state: tuple, c: str) -> bool:
     if kind == "full":
         return c in FULL_OK
     if c.isalpha():                        # notes, rests and one-letter decorations, no words
-        return c in NOTE_STARTS or c in abctools.DECORATION_LETTERS
+        return c in NOTE_STARTS or c in abcreader.DECORATION_LETTERS
     if kind == "empty":
         if c in "|:":
             return state[2]
