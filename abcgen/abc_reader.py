@@ -273,11 +273,7 @@ class Lexer:
             ok = True
         elif kind == "field_name":                   # "[K" so far: a field if ":" follows
             kind = "field" if c == ":" else "chord"
-            ok = kind == "field" or c not in "|"
-            if c == "]" and kind == "chord":
-                self.pending = None
-                self._emit("chord", text + c, p.start)
-                return True
+            ok = kind == "field" or c != "|"
         elif kind == "chord":                        # up to "]", then its length
             if "]" in text:
                 ok = LENGTH_RE.fullmatch(text[text.rindex("]") + 1:] + c) is not None
@@ -340,17 +336,13 @@ class Measure:
 
     def __init__(self, meter: str, unit: Fraction):
         self.meter = meter
+        self.bar_length = meter_length(meter)   # what the meter asks of a bar; None in free meter
         self.unit = Fraction(unit)
         self.length = Fraction(0)       # the current bar so far
         self.tuplet_left = 0            # notes the open tuplet still covers
         self.tuplet_factor = Fraction(1)
         self.broken: Fraction | None = None   # factor waiting for the second note of A>B
         self.last: Fraction | None = None     # the last note's length, when it is in this bar
-
-    @property
-    def bar_length(self) -> Fraction | None:
-        """What the meter asks of a bar; None in free meter."""
-        return meter_length(self.meter)
 
     def duration(self, mult: Fraction) -> Fraction:
         """The length a note of this multiplier would have if it came now."""
@@ -398,6 +390,6 @@ class Measure:
     def set_field(self, letter: str, value: str) -> None:
         """An M: or L: field (already in canonical spelling) changes what follows."""
         if letter == "M":
-            self.meter = value
+            self.meter, self.bar_length = value, meter_length(value)
         elif letter == "L":
             self.unit = Fraction(value)

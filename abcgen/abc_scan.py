@@ -183,8 +183,8 @@ class _Walker:
         for tok in self.lexer.line(line, base):
             if tok.kind in ("space", "comment") or tok.start < skip_to:
                 continue
-            if self.cur_first is None:
-                self.cur_first = tok.start
+            if self.cur_first is None and not (tok.kind == "ending" and tok.text[0] != "["):
+                self.cur_first = tok.start    # a bar begins at its first symbol after "|1" 
             skip_to = self.token(tok, line, base) or skip_to
 
     def token(self, tok: Token, line: str, base: int) -> int | None:

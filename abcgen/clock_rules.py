@@ -1,0 +1,487 @@
+"""What the sampler may write next, given where a bar clock (`abcgen.bar_clock`) is: the policy
+on top of the reader of ABC.
+
+What it forbids, and why:
+- inside an unclosed group (a chord [CE], grace notes {g}, or, typed in an opening, an inline
+  field [K:G], a chord symbol "Am" or a decoration !trill!) a line break, bar line or the end;
+  inside a chord or grace group only notes may follow; a new inline field, chord symbol or
+  !decoration! (the model loses its way inside them), and "[|" (write ":|" or "||");
+- a note, or a longer note length, that would overfill the bar: a full bar must be closed;
+- a bar line that closes a bar short, except for the pickups musicians write: the tune's first
+  bar, a part's first bar after a double bar or repeat, and a part's last bar when it completes
+  the pickup (then it must end with a double bar or repeat, not a plain "|"); a bar line inside a
+  tuplet that has notes left;
+- note lengths abc2midi cannot read (A/3, A//2, stray "/" or digits), more than two octave marks;
+- a tie that leads to a rest or another pitch, a decoration that leads to no note, a broken rhythm
+  (A>B) between notes of different written lengths;
+- a repeat that opens while another is open, an ending other than "|1" or ":|2", an ending before
+  any note;
+- the end of the tune anywhere but just after a closing bar line, or with a repeat or a first
+  ending left open; a final bar line "|]" anywhere but at the end, and "||" or "|]" inside an open
+  repeat (both would make the tune play ABAB where AABB was written);
+- comments, voice overlays (&) and symbols ABC does not define (#, @, ...);
+- chords of more than two notes or with a note twice (a fiddler's double stop at most);
+- with a key: the end of the tune unless its last note is the key's tonic (the mode's final: A for
+  Ador), and, without a requested form, before two parts are written;
+- with a range: octave marks that leave the instrument's range;
+- with a requested form: a plain bar line where a section must end, a section end before its bars
+  are written, an ending "|1" (it would join two sections), and the end of the tune before the
+  last section; after it, anything but the end. A repeated part must open with "|:" and close
+  with ":|". With a key, a part's last bar ends on a note of the tonic chord and the last part's
+  on the tonic: in that bar, a note that would fill the bar must be one of them, and any other
+  note may not be long enough to fill it.
+
+`next_state(clock)` sums this up as a small hashable value (one of the dataclasses below) and
+`allows(state, c)` answers for one character.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Union
+
+from abcgen import abc_fields
+from abcgen.abc_reader import DECORATION_LETTERS, LENGTH_RE
+from abcgen.vocab import END
+
+if TYPE_CHECKING:
+    from abcgen.bar_clock import BarClock
+
+NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
+NOTE_STARTS = NOTE_LETTERS | frozenset("zx")
+MAX_OCTAVE_MARKS = 2
+MAX_GROUP_NOTES = 4                     # notes in a group of grace notes
+MAX_CHORD_NOTES = 2                     # a double stop
+TUPLETS = frozenset({2, 3, 4})
+NO_DIGITS: frozenset = frozenset()
+HALVING = frozenset({2, 4, 8})          # A/2, A/4, A/8: denominators abc2midi reads
+UNBOUNDED = Fraction(10 ** 9)           # room left in a bar of free meter
+
+
+# ----------------------------------------------------------------------------------------
+# states
+
+@dataclass(frozen=True)
+class Detail:
+    """What the note being written (or the symbol before) allows next."""
+    digits: frozenset = NO_DIGITS      # digits that may come next
+    slash: bool = False                # "/" may come next
+    octave: str = ""                   # the octave marks that may come next ("," after C-B only)
+    tie: bool = False                  # "-" may come next
+    colon: bool = True                 # ":" may come next (as part of a repeat sign)
+    must: str | None = None            # the one character that must come next, if any
+    bracket: bool = False              # "]" may come next (as in "|]")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Inside a chord, grace notes, chord symbol, !decoration! or "[K" (name says which)."""
+    name: str
+    closable: bool                     # it holds a note (or text) and may close
+    octave: str = ""                   # octave mark that may follow the last note
+    more: bool = True                  # another note may come
+    used: frozenset = frozenset()      # notes already in a chord (no note twice)
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """Just after "[": a chord, an inline field or an ending "[1"."""
+    endings: frozenset
+
+
+@dataclass(frozen=True)
+class InlineField:
+    """Inside "[K:...": close it once its value is one we read."""
+    closable: bool
+
+
+@dataclass(frozen=True)
+class Empty:
+    """A bar just began."""
+    end_ok: bool                       # the tune may end (or "|]" be written) here
+    lines_ok: bool                     # another bar line may come
+    gate: frozenset | None             # the letters a note that fills the bar must have
+    detail: Detail
+
+
+@dataclass(frozen=True)
+class Part:
+    """A bar with room left."""
+    short_ok: bool                     # it may close short (a pickup)
+    broken_ok: bool                    # a broken rhythm may follow the note
+    tuplet_open: bool
+    colon_only: bool                   # it ends a repeated part: it closes with ":|"
+    gate: frozenset | None
+    detail: Detail
+
+
+@dataclass(frozen=True)
+class Full:
+    """The bar is full: close it (":|" when colon_only)."""
+    colon_only: bool
+    detail: Detail
+
+
+@dataclass(frozen=True)
+class Over:
+    """The note being written overfills the bar: it must be shortened."""
+    colon_only: bool
+    detail: Detail
+
+
+BarState = Union[Empty, Part, Full, Over]
+
+
+@dataclass(frozen=True)
+class Finish:
+    """"|]" was written, or the requested sections are: only the end may follow."""
+
+
+@dataclass(frozen=True)
+class Delimiter:
+    """The "|" just written closes a part: make it "|:", "||" or "|]" (or end the tune)."""
+    colon_ok: bool
+    end_ok: bool
+    double_ok: bool
+
+
+@dataclass(frozen=True)
+class OpenRepeat:
+    """A repeated part opens with "|:" (":|:" right after the last part's ":|" will do)."""
+    colon_ok: bool
+    space_ok: bool
+
+
+@dataclass(frozen=True)
+class Plain:
+    """The "|" just written stays a plain bar line: the part goes on."""
+    bar: BarState
+
+
+@dataclass(frozen=True)
+class Colon:
+    """":" was written: "|" must follow (":|")."""
+
+
+@dataclass(frozen=True)
+class Accidental:
+    """^ _ = lead to a note; `again` is the accidental that may double (^^, __)."""
+    again: str
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A>B: the second note comes right away."""
+    bar: BarState
+
+
+@dataclass(frozen=True)
+class Tie:
+    """A tie waits for its note, the same pitch."""
+    letter: str
+    bar: BarState
+
+
+@dataclass(frozen=True)
+class Decorated:
+    """A decoration waits for its note."""
+    bar: BarState
+    grace_ok: bool                     # grace notes may come ({g} needs a note between groups)
+    paren_ok: bool                     # a slur may open (".(AB)" but not "T(AB)")
+
+
+@dataclass(frozen=True)
+class Next:
+    """A bar clock's state: the bar's rules, and the line's: no blank line in the body (it would
+    end the tune for every ABC reader), no header-field line (a letter then ":" at a line start)
+    and one space at a time, none to open a line."""
+    policy: object
+    line_start: bool
+    field_start: bool
+    spaced: bool
+
+
+# ----------------------------------------------------------------------------------------
+# from a clock to a state
+
+def next_state(clock: BarClock) -> Next:
+    prev, prev2 = clock.prev, clock.prev2
+    line_start = prev in ("", "\n")
+    return Next(_policy(clock), line_start, prev.isalpha() and prev2 in ("", "\n"), line_start or prev == " ")
+
+
+def _policy(clock: BarClock):
+    if clock.group:
+        return _group_state(clock)
+    prev, prev2 = clock.prev, clock.prev2
+    if clock.ended or (clock.form_done() and not clock.need_delim and prev not in ":"):
+        return Finish()
+    if clock.need_delim:                  # no "|:" that opens a repeat at the very end
+        ends_tune = clock.form_done_after_delimiter()
+        may_end = not clock.repeat_open and (not clock.form or ends_tune) and _may_end(clock)
+        return Delimiter(not clock.repeat_open and (clock.form_sections is None or not ends_tune),
+                         may_end, not clock.repeat_open and not (clock.form and ends_tune))
+    if clock.part_repeats() and not clock.repeat_open and not clock.section_notes and not clock.notes:
+        return OpenRepeat(prev == "|", prev != "|" or prev2 == ":")
+    if clock.need_plain:
+        return Plain(_bar_state(clock))
+    if prev == ":" and not clock.tuplet_spec and prev2 not in "|:":
+        return Colon()                    # ":|" goes on
+    if prev in "^_=" and prev:
+        return Accidental(prev if prev2 != prev and prev != "=" else "")
+    if clock.broken_next:
+        return Broken(_bar_state(clock))
+    if clock.tie_letter and not clock.open_note:
+        return Tie(clock.tie_letter, _bar_state(clock))
+    if clock.deco:
+        return Decorated(_bar_state(clock), prev != "}", prev in ".~")
+    return _bar_state(clock)
+
+
+def _may_end(clock: BarClock) -> bool:
+    """No repeat or first ending left open, and the cadence and parts allow it."""
+    return not clock.ending_open and clock.final_ok()
+
+
+def _group_state(clock: BarClock):
+    name = clock.group
+    if name == "bracket":
+        return Bracket(_ending_digits(clock))
+    if name == "field":
+        return InlineField(_field_ok(clock.group_text))
+    # closable once it holds a note; octave marks only after a letter of the right case (at most
+    # two); at most MAX_GROUP_NOTES notes
+    text = clock.group_text
+    last = text[-1:]
+    marks = len(text) - len(text.rstrip(",'"))
+    case = "" if marks >= MAX_OCTAVE_MARKS else "," if last.isupper() else "'" if last.islower() else ""
+    notes = sum(c in NOTE_LETTERS for c in text)
+    closable = notes > 0 and last not in "^_="
+    if name == "chord":                   # a double stop: two different notes at most
+        used = frozenset(c for c in text if c in NOTE_LETTERS)
+        return Group(name, closable, case, notes < MAX_CHORD_NOTES, used)
+    return Group(name, closable, case, notes < MAX_GROUP_NOTES)
+
+
+def _bar_state(clock: BarClock) -> BarState:
+    length = clock.bar_length_now()
+    m, _ = clock.now()
+    room = UNBOUNDED if length is None else length - m.length
+    cadence = clock.cadence_letters()
+    # the notes that may come next when the next note, at its plain length, fills the bar
+    gate = cadence if cadence is not None and room <= m.duration(Fraction(1)) else None
+    if clock.notes == 0:
+        end_ok = clock.closing and clock.bars > 0 and not clock.repeat_open and \
+            (clock.form_sections is None or clock.form_done()) and _may_end(clock)
+        # under a form, bar lines only at a section's edges (no empty bars inside it)
+        lines_ok = (not clock.form or (not clock.section_notes and clock.blank)) \
+            and not (clock.prev == "|" and clock.repeat_open)     # no "||" inside a repeat
+        return Empty(end_ok, lines_ok, gate, _detail(clock, None))
+    # closing this bar must be ":|" when it ends a part inside an open or requested repeat
+    short = clock.short_kind()
+    delimiter = (clock.form and clock.last_bar_of_part()) or short == "completes"
+    colon_only = delimiter and (clock.repeat_open or clock.part_repeats())
+    strict = cadence is not None and clock.last_pitch not in cadence
+    if room < 0:
+        return Over(colon_only, _detail(clock, room, strict)) if clock.open_note else Full(colon_only, Detail())
+    if room == 0:
+        return Full(colon_only, _detail(clock, room, strict))
+    broken_ok = clock.open_note and m.tuplet_left == 0 and clock.exact is None and room >= m.last
+    return Part(short is not None, broken_ok, m.tuplet_left > 0, colon_only, gate, _detail(clock, room, strict))
+
+
+def _detail(clock: BarClock, room: Fraction | None, strict: bool = False) -> Detail:
+    """What the symbol just written allows next; `room` is what is left of the bar (None at the
+    start of a bar); `strict`: the note being written may not fill the bar (it is not a note the
+    bar may end on)."""
+    colon = _colon_ok(clock) and (clock.notes == 0 or clock._form_needs() != "plain")
+    if clock.after_paren:                 # "(3": a tuplet, never inside another
+        return Detail(digits=TUPLETS if clock.measure.tuplet_left == 0 else NO_DIGITS, colon=colon)
+    if room is None:                      # just after a bar line: an ending may be numbered
+        return Detail(digits=_ending_digits(clock), colon=colon, bracket=clock.prev == "|")
+    if not clock.open_note:
+        return Detail(colon=colon)
+    letter = clock.letter
+    suffix = clock.suffix()
+    octave = ""                           # C, and c' (abc2midi rejects c, and C')
+    limit = MAX_OCTAVE_MARKS if clock.octave_target is None else clock.octave_target
+    if letter is not None and not suffix and clock.octave < limit and clock.in_range(clock.octave + 1):
+        octave = "," if letter.isupper() else "'"
+        if clock.octave_target is not None:   # a tied-to note: the same octave as its tie
+            return Detail(must=octave)
+    tie = letter is not None
+    if clock.exact is not None:           # the suffix is fixed by a broken rhythm
+        if suffix == clock.exact or not clock.exact.startswith(suffix):
+            return Detail(octave=octave, tie=tie, colon=colon)
+        return Detail(octave=octave, must=clock.exact[len(suffix)])
+    m, base = clock.now()
+    fits = (room + m.last) / base         # the multiplier that fills the bar exactly
+
+    def ok(mult) -> bool:
+        return mult < fits if strict else mult <= fits
+
+    tie = tie and room >= 0               # an overfull note must be shortened first
+    num, slashes, den = LENGTH_RE.fullmatch(suffix).groups()
+    n = int(num) if num else 1
+    if slashes:                           # A/ may go on to A/2, A/4, A/8 or A//, if they fit
+        more = slashes == "/" and not den
+        digits = frozenset(d for d in HALVING if ok(Fraction(n, d))) if more else NO_DIGITS
+        return Detail(digits=digits, slash=more and ok(Fraction(n, 4)), tie=tie, colon=colon)
+    if not num:
+        digits = frozenset(d for d in range(2, 10) if ok(d))
+    elif num == "1":
+        digits = frozenset(d for d in range(0, 7) if ok(10 + d))
+    else:
+        digits = NO_DIGITS
+    return Detail(digits=digits, slash=ok(Fraction(n, 8)), octave=octave, tie=tie, colon=colon)
+
+
+def _ending_digits(clock: BarClock) -> frozenset:
+    """An ending may be numbered just after a bar line ("|1", ":|2", "[1"): a second ending right
+    after the repeat that closes a first; a first ending where a repeat is open (the tune's start
+    counts as open until a repeat closes), never before the first note."""
+    if clock.notes or not clock.prev or clock.prev not in "|[" or clock.form or not clock.bars:
+        return NO_DIGITS
+    if clock.first_ending:
+        return frozenset({2}) if clock.just_closed else NO_DIGITS
+    return frozenset({1}) if clock.repeat_open or clock.repeats_closed == 0 else NO_DIGITS
+
+
+def _colon_ok(clock: BarClock) -> bool:
+    prev, prev2 = clock.prev, clock.prev2
+    if clock.tuplet_spec:
+        return False                      # "(3:2:3" ratios are not written
+    if prev == "|":
+        return not clock.repeat_open      # "|:" opens a repeat
+    if prev == "]":
+        return False
+    if prev == ":":
+        return prev2 != ":" and prev2 != "|"   # "::", never ":::"
+    return True                           # ":|" (repeats from the last part)
+
+
+def _field_ok(text: str) -> bool:
+    letter, _, value = text.partition(":")
+    parse = {"K": abc_fields.parse_key, "M": abc_fields.parse_meter, "L": abc_fields.parse_unit,
+             "Q": abc_fields.parse_tempo}.get(letter)
+    try:
+        return parse is not None and bool(value.strip()) and bool(parse(value.strip()))
+    except Exception:  # noqa: BLE001 - any error means "not yet a value we read"
+        return False
+
+
+# ----------------------------------------------------------------------------------------
+# one character
+
+NOTE_TEXT = frozenset("ABCDEFGabcdefg^_=")
+INLINE_FIELDS = frozenset()  # the model may not change key or meter mid-tune: it loses its way there
+GROUP_RULES = {  # what may come next inside a group, given whether it may close
+    "chord": lambda c, closable: c in NOTE_TEXT or (c == "]" and closable),
+    "grace": lambda c, closable: c in NOTE_TEXT or (c == "}" and closable),
+    "field_name": lambda c, closable: c == ":",                # "[K" so far
+    "quote": lambda c, closable: c not in "\n|",
+    "decoration": lambda c, closable: c not in "\n| ",
+}
+WRITTEN = frozenset(" \n|:[](){}<>-/,'^_=.~")   # the symbols a body is written with
+FULL_OK = frozenset("|: )")        # a full bar: close it (a slur may end first)
+DECORATED = NOTE_STARTS | frozenset("^_=.~") | DECORATION_LETTERS   # what a decoration precedes
+
+
+def allows(state: Next, c: str) -> bool:
+    """Whether character `c` may come next in a bar clock's `state()`."""
+    if (c == "\n" and state.line_start) or (c == ":" and state.field_start) or (c == " " and state.spaced):
+        return False
+    return _allows(state.policy, c)
+
+
+def _allows(state, c: str) -> bool:
+    """Whether character `c` may come next under the bar's rules (`next_state`)."""
+    kind = type(state)
+    if c == END and kind in (Group, Bracket, InlineField, Colon, Accidental, OpenRepeat, Plain):
+        return False
+    if kind is Group:
+        if state.name in ("chord", "grace"):   # notes without lengths (a chord's goes after its "]")
+            if c in ",'":
+                return c == state.octave
+            if c in NOTE_TEXT and (not state.more or c in state.used):
+                return False
+        return GROUP_RULES[state.name](c, state.closable)
+    if kind is Bracket:                    # a chord, a field or an ending "[1"
+        return (c in NOTE_TEXT) or c in INLINE_FIELDS or (c.isdigit() and int(c) in state.endings)
+    if kind is InlineField:
+        return c not in "\n|[]" or (c == "]" and state.closable)
+    if kind is Colon:                      # ":|" (write ":|:" rather than the "::" shorthand)
+        return c == "|"
+    if kind is Accidental:                 # ^ _ = lead to a note (or ^^, __)
+        return c in NOTE_LETTERS or (c == state.again and c != "")
+    if kind is Finish:
+        return c == END or c == "\n"
+    if kind is Delimiter:                  # "|:", "|" + end, "||"
+        return (c == "|" and state.double_ok) or (c == "]" and state.end_ok) \
+            or (c == ":" and state.colon_ok) or (c == END and state.end_ok)
+    if kind is OpenRepeat:
+        return (c == ":" and state.colon_ok) or (c in " \n" and state.space_ok) or (c == "|" and not state.colon_ok)
+    if kind is Plain:
+        return c not in "|]:" and not c.isdigit() and _allows(state.bar, c)
+    if kind is Tie:
+        bar_open = type(state.bar) in (Empty, Part)
+        if c == state.letter or c in ".~()" or c in DECORATION_LETTERS:
+            return bar_open
+        return c in " \n|" and _allows(state.bar, c)
+    if kind is Broken:
+        return (c in NOTE_STARTS or c in "^_=") and _allows(state.bar, c)
+    if kind is Decorated:
+        if c == "{" and not state.grace_ok:
+            return False                   # grace notes need a note between them
+        if c == "(":
+            return state.paren_ok and _allows(state.bar, c)
+        if c.isdigit():
+            return _allows(state.bar, c)   # "~(3": a tuplet
+        return c in DECORATED and type(state.bar) in (Empty, Part) and _allows(state.bar, c)
+    return _bar_allows(state, c)
+
+
+def _bar_allows(state: BarState, c: str) -> bool:
+    kind = type(state)
+    if c in '!"+' or not (c in WRITTEN or c.isalnum() or c == END):
+        return False                       # no new !decoration! or "text": the model loses its way in them;
+                                           # no comment, overlay or stray symbol
+    detail = state.detail
+    gate = state.gate if kind in (Empty, Part) else None
+    if gate is not None and (c in NOTE_STARTS or c in "^_=["):
+        return c in NOTE_LETTERS and c.upper() in gate   # the note that ends a part: tonic chord
+    if c == "|" and kind in (Over, Full, Part) and state.colon_only:
+        return False                       # this bar ends a repeated part: ":|"
+    if detail.must is not None:
+        return c == detail.must or (c in ",'" and c in detail.octave)
+    if c.isdigit():
+        return int(c) in detail.digits
+    if c == "/":
+        return detail.slash
+    if c in ",'":
+        return c in detail.octave
+    if c == "-":
+        return detail.tie
+    if c == ":" and not detail.colon:
+        return False
+    if c == "]":                           # "|]" only where the tune may end
+        return detail.bracket and (kind is not Empty or state.end_ok)
+    if kind is Over:
+        return False
+    if kind is Full:
+        return c in FULL_OK
+    if c.isalpha():                        # notes, rests and one-letter decorations, no words
+        return c in NOTE_STARTS or c in DECORATION_LETTERS
+    if kind is Empty:
+        if c in "|:":
+            return state.lines_ok
+        if c in "<>":
+            return False                   # a broken rhythm needs a note before it
+        return c != END or state.end_ok
+    if c == END:
+        return False
+    if c in "|:":
+        return state.short_ok and not state.tuplet_open
+    if c in "<>":
+        return state.broken_ok
+    return True
