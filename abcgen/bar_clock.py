@@ -17,7 +17,6 @@ from abcgen.abc_reader import NOTE_RE, TUPLET_RE, Lexer, Measure, Pending, Token
 from abcgen.clock_rules import Next, allows, next_state  # noqa: F401 - allows: the clock's public pair
 
 NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
-NOTE_STARTS = NOTE_LETTERS | frozenset("zx")
 DECORATION_CHARS = frozenset(".~HLMOPSTuvk")  # what marks the next note (the one-letter decorations)
 STEPS = "CDEFGAB"
 OPEN_NOTE = ("note", "rest")

@@ -12,7 +12,8 @@ What it forbids, and why:
   the pickup (then it must end with a double bar or repeat, not a plain "|"); a bar line inside a
   tuplet that has notes left;
 - note lengths abc2midi cannot read (A/3, A//2, stray "/" or digits), more than two octave marks;
-- a tie that leads to a rest or another pitch, a decoration that leads to no note, a broken rhythm
+- a tie that leads to a rest or another pitch, a decoration that leads to no note (or to another
+  decoration: music21 cannot read a stack), invisible rests "x", a broken rhythm
   (A>B) between notes of different written lengths;
 - a repeat that opens while another is open, an ending other than "|1" or ":|2", an ending before
   any note;
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from abcgen.bar_clock import BarClock
 
 NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
-NOTE_STARTS = NOTE_LETTERS | frozenset("zx")
+NOTE_STARTS = NOTE_LETTERS | frozenset("z")   # no invisible rests "x"
 MAX_OCTAVE_MARKS = 2
 MAX_GROUP_NOTES = 4                     # notes in a group of grace notes
 MAX_CHORD_NOTES = 2                     # a double stop
@@ -275,7 +276,8 @@ def _bar_state(clock: BarClock) -> BarState:
             (clock.form_sections is None or clock.form_done()) and _may_end(clock)
         # under a form, bar lines only at a section's edges (no empty bars inside it)
         lines_ok = (not clock.form or (not clock.section_notes and clock.blank)) \
-            and not (clock.prev == "|" and clock.repeat_open)     # no "||" inside a repeat
+            and not (clock.prev == "|" and (clock.repeat_open or clock.prev2 == "|"))  # no "||" inside a
+        # repeat, no "|||"
         return Empty(end_ok, lines_ok, gate, _detail(clock, None))
     # closing this bar must be ":|" when it ends a part inside an open or requested repeat
     short = clock.short_kind()
@@ -382,9 +384,10 @@ GROUP_RULES = {  # what may come next inside a group, given whether it may close
     "quote": lambda c, closable: c not in "\n|",
     "decoration": lambda c, closable: c not in "\n| ",
 }
-WRITTEN = frozenset(" \n|:[](){}<>-/,'^_=.~")   # the symbols a body is written with
+WRITTEN = frozenset(" \n|:[](){<>-/,'^_=.~")   # the symbols a body is written with
 FULL_OK = frozenset("|: )")        # a full bar: close it (a slur may end first)
-DECORATED = NOTE_STARTS | frozenset("^_=.~") | DECORATION_LETTERS   # what a decoration precedes
+DECORATED = NOTE_LETTERS | frozenset("^_=")   # what a decoration precedes: a note, one decoration at a time
+                                              # (music21 reads "TLc" or "~Tc" as a note it cannot pitch)
 
 
 def allows(state: Next, c: str) -> bool:
