@@ -34,7 +34,7 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from abcgen import analysis, files, limits, originality, present, share, tempo  # noqa: E402
 from abcgen import render as renderer  # noqa: E402
-from abcgen.compose import compose_stream  # noqa: E402
+from abcgen.compose import Composed, compose_stream  # noqa: E402
 from abcgen.convert import slug  # noqa: E402
 from abcgen.errors import FieldError, RenderError  # noqa: E402
 from abcgen.fields import check_abc, continuation_opening, header_of, read_request  # noqa: E402
@@ -110,7 +110,8 @@ def api_error(exc: BaseException) -> gr.Error:
 
 
 def compose_tunes(header, opening, form, settings, job: limits.Job):
-    """compose_stream under the request's deadline: partial bodies, then the ranked tunes."""
+    """compose_stream under the request's deadline: Progress (partial bodies), then Composed (the
+    ranked tunes)."""
     job.left("before the model could start")
     return compose_stream(sampler(), header, opening, form, settings, deadline=job.deadline)
 
@@ -208,11 +209,11 @@ def write_tunes(header, opening, form, settings, history, job):
     """Stream the ABC while the model writes, then show the best tune and label the candidates."""
     yield {ui.status: present.message("ok", "The model is writing…"), ui.candidates: gr.update(visible=False)}
     tunes = []
-    for out in compose_tunes(header, opening, form, settings, job):
-        if out and isinstance(out[0], str):
-            yield {ui.abc: header.full() + out[0]}
+    for event in compose_tunes(header, opening, form, settings, job):
+        if isinstance(event, Composed):
+            tunes = event.tunes
         else:
-            tunes = out
+            yield {ui.abc: header.full() + event.bodies[0]}
     musical = [t.music or musical_report(t.abc) for t in tunes]
     reports = [present.report_text(t.report, t.repairs, t.requested_form, t.achieved_form, m)
                for t, m in zip(tunes, musical)]
@@ -351,7 +352,8 @@ def compose(meter: str, key: str, unit: str, title: str = "", opening: str = "",
         try:
             header, settings, form_code = read_request(x, title, meter, unit, key, tempo, form,
                                                        temperature, top_k, top_p, seed, max_chars, num)
-            tunes = list(compose_tunes(header, opening, form_code, settings, job))[-1]
+            tunes = next(event.tunes for event in compose_tunes(header, opening, form_code, settings, job)
+                         if isinstance(event, Composed))
         except Exception as e:
             raise api_error(e) from None
         # The best candidate that converts; a tune that cannot be converted still comes back as text,

@@ -253,7 +253,7 @@ def _validate(text: str, report: Report) -> None:
         line, col = where(pos)
         problems.append(Problem(level, message, _bar_at(scan, pos), line, col))
     if scan.has_key and scan.notes == 0:
-        line, _ = where(scan.body_start)
+        line, _ = where(min(scan.body_start, len(text)))   # a tune that ends at its K: line has no body line
         problems.append(Problem("error", "the tune has no notes", line=line))
     wrong, report.bars_checked, report.bars_ok = _check_bars(scan)
     for b, level in wrong:

@@ -16,7 +16,8 @@ from abcgen import abc as abctools
 from abcgen import abc_fields as abcfields
 from abcgen import analysis
 from abcgen import form as formtools
-from abcgen.sample import MAX_CANDIDATES, Candidate, Header, Sampler, Settings, candidate_settings
+from abcgen.sample import (MAX_CANDIDATES, Candidate, Finished, Header, Progress, Sampler, Settings,
+                           candidate_settings)
 
 MAX_RETRIES = 3
 SPARE = 3          # extra candidates sampled in the first batch when resampling is on
@@ -44,6 +45,13 @@ class Tune:
                 "closing": self.candidate.closing, "requested_form": self.requested_form,
                 "achieved_form": self.achieved_form, "files": {k: str(v) for k, v in self.files.items()},
                 "music": self.music.to_dict() if self.music else None}
+
+
+@dataclass(frozen=True)
+class Composed:
+    """What `compose_stream` yields last: the ranked tunes, best first (its progress is the
+    sampler's own `Progress`)."""
+    tunes: list[Tune]
 
 
 def check(candidate: Candidate, requested_form: str = "") -> Tune:
@@ -83,8 +91,9 @@ def rank_key(t: Tune):
 
 def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: str = "",
                    settings: Settings = Settings(), retries: int = 2,
-                   spare: int = SPARE, deadline: float | None = None) -> Iterator[list[str] | list[Tune]]:
-    """Yields partial bodies while the model writes, then the ranked list of `settings.num` Tunes.
+                   spare: int = SPARE, deadline: float | None = None) -> Iterator[Progress | Composed]:
+    """Yields the partial bodies while the model writes (`Progress`), then the ranked `settings.num`
+    tunes (`Composed`).
 
     With retries, `spare` extra candidates ride along in the first batch (a batch of 4 costs about
     what one tune does), so a valid tune is usually found without a second round of sampling, and
@@ -104,12 +113,12 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
         t = checked[c.body] = check(c, requested)
         return t.valid and (bool(requested) or t.report.bars_checked >= MIN_BARS) and bool(t.music.ends_on_tonic)
 
-    for out in sampler.stream(header, opening, form, first, accept=accept if retries else None,
-                              enough=wanted if retries else 0, deadline=deadline):
-        if out and isinstance(out[0], Candidate):
-            tunes = sorted((checked.get(c.body) or check(c, requested) for c in out), key=rank_key)
+    for event in sampler.stream(header, opening, form, first, accept=accept if retries else None,
+                                enough=wanted if retries else 0, deadline=deadline):
+        if isinstance(event, Finished):
+            tunes = sorted((checked.get(c.body) or check(c, requested) for c in event.candidates), key=rank_key)
         else:
-            yield out[:wanted]
+            yield Progress(event.bodies[:wanted])
     for attempt in range(1, retries + 1):
         bad = [i for i, t in enumerate(tunes[:wanted]) if not t.valid]
         if not bad or (deadline is not None and time.monotonic() >= deadline):
@@ -120,12 +129,13 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     best = tunes[:wanted]
     for t in best:      # the full report, originality included, only for the tunes handed back
         t.music = analysis.analyse(t.abc)
-    yield best
+    yield Composed(best)
 
 
 def compose(sampler: Sampler, header: Header, opening: str = "", form: str = "",
             settings: Settings = Settings(), retries: int = 2, deadline: float | None = None) -> list[Tune]:
-    result = []
-    for result in compose_stream(sampler, header, opening, form, settings, retries, deadline=deadline):
-        pass
-    return result
+    """The ranked tunes of `compose_stream`, without its progress."""
+    for event in compose_stream(sampler, header, opening, form, settings, retries, deadline=deadline):
+        if isinstance(event, Composed):
+            return event.tunes
+    raise AssertionError("compose_stream ended without its Composed event")

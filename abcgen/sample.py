@@ -21,7 +21,8 @@ import torch
 
 from abcgen import abc_fields as abcfields
 from abcgen import form as formtools
-from abcgen.bar_clock import BarClock, allows
+from abcgen.bar_clock import BarClock
+from abcgen.clock_rules import allows
 from abcgen.errors import FieldError
 from abcgen.model import CharLSTM, repeat_state
 from abcgen.tune_types import MELODY_RANGE
@@ -129,6 +130,36 @@ class Candidate:
         return self.header.full() + self.body
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What `Sampler.stream` yields while it writes: the bodies so far, one per candidate, for a
+    page that shows the tune as it grows."""
+    bodies: list[str]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What `Sampler.stream` yields last: the finished candidates."""
+    candidates: list[Candidate]
+
+
+@dataclass
+class Row:
+    """One candidate while it is written. All rows are sampled as one batch, but each is at its
+    own place: still writing its form code or already its body, with characters of its own forced
+    on it and its own bar clock masking what it may write next."""
+    clock: BarClock           # follows the body as it is written; its state picks the body mask
+    code: str                 # the control code: the requested one, then what the model added
+    body: str = ""            # the music so far (opening included), without the header
+    phase: str = "body"       # "code" while the model writes its form, then "body"
+    forced: list[str] = field(default_factory=list)  # characters written next whatever the model says
+    header_left: int = 0      # how many of `forced` are header characters, which the body leaves out
+    written: int = 0          # body characters counted against `max_chars`
+    done: bool = False        # nothing more is written to this row
+    ended: bool = False       # the model wrote the end-of-tune symbol (not cut at the length cap)
+    accepted: bool = False    # `accept` said yes to it (only asked once the model ended it)
+
+
 def check_opening(opening: str, vocab: Vocab) -> str:
     """The opening as the model will read it: lines of music, no header fields, known characters."""
     opening = (opening or "").replace("\r\n", "\n").replace("\r", "\n")
@@ -162,18 +193,19 @@ class Sampler:
 
     def sample(self, header: Header, opening: str = "", form: str = "",
                settings: Settings = Settings(), deadline: float | None = None) -> list[Candidate]:
-        result = None
-        for result in self.stream(header, opening, form, settings, deadline=deadline):
-            pass
-        return result
+        """The finished candidates of `stream`, without its progress."""
+        for event in self.stream(header, opening, form, settings, deadline=deadline):
+            if isinstance(event, Finished):
+                return event.candidates
+        raise AssertionError("stream ended without its Finished event")
 
     @torch.no_grad()
     def stream(self, header: Header, opening: str = "", form: str = "", settings: Settings = Settings(),
                every: int = 40, accept=None, enough: int = 0,
-               deadline: float | None = None) -> Iterator[list[Candidate] | list[str]]:
-        """Yields the bodies written so far (list of str) every `every` characters, and finally the
-        list of finished Candidates. At `deadline` (a `time.monotonic()` value) the rows still being
-        written are closed at their last complete bar, as at the length cap.
+               deadline: float | None = None) -> Iterator[Progress | Finished]:
+        """Yields the bodies written so far (`Progress`) every `every` characters, and finally the
+        finished candidates (`Finished`). At `deadline` (a `time.monotonic()` value) the rows still
+        being written are closed at their last complete bar, as at the length cap.
 
         With `accept` (a function of a Candidate) and `enough`, sampling stops as soon as `enough`
         candidates the model ended are accepted: the batch need not wait for its slowest row. The
@@ -199,56 +231,54 @@ class Sampler:
         logits = logits[:, -1].expand(n, -1)
         state = repeat_state(state, n)
 
-        # Per-row bookkeeping: the phase ("code" or "body"), characters written, forced characters.
-        rows = [{"phase": "body" if code_done else "code", "code": code, "body": opening if code_done else "",
-                 "forced": [], "header_left": 0, "done": False, "ended": False, "written": 0,
-                 "clock": _clock(header, request).feed_text(opening if code_done else "")}
-                for _ in range(n)]
+        start = opening if code_done else ""     # else the opening is forced after the model's form
+        rows = [Row(clock=_clock(header, request).feed_text(start), code=code, body=start,
+                    phase="body" if code_done else "code") for _ in range(n)]
         for step in range(settings.max_chars + CODE_LIMIT + len(header.prompt()) + 2):
             choice = self._choose(logits, rows, settings, gen)
             for r, row in enumerate(rows):
-                if row["done"]:
+                if row.done:
                     continue
                 c = self.vocab.chars[choice[r]]
-                if row["phase"] == "code":
-                    if c == "X" or len(row["code"]) - len(code) >= CODE_LIMIT:
+                if row.phase == "code":
+                    if c == "X" or len(row.code) - len(code) >= CODE_LIMIT:
                         # The model finished its form; from here the header is ours, not the model's,
                         # and the clock holds the model to the form it chose.
-                        row["phase"] = "body"
-                        row["clock"] = _clock(header, _own_form(row["code"]))
+                        row.phase = "body"
+                        row.clock = _clock(header, _own_form(row.code))
                         rest = header.prompt()[1 if c == "X" else 0:]
-                        row["forced"] = list(rest + opening)
-                        row["header_left"] = len(rest)
+                        row.forced = list(rest + opening)
+                        row.header_left = len(rest)
                         if c != "X":
-                            choice[r] = self.vocab.index[row["forced"].pop(0)]
-                            row["header_left"] -= 1
+                            choice[r] = self.vocab.index[row.forced.pop(0)]
+                            row.header_left -= 1
                     else:
-                        row["code"] += c
+                        row.code += c
                     continue
-                if row["header_left"]:
-                    row["header_left"] -= 1     # a forced header character, not part of the body
+                if row.header_left:
+                    row.header_left -= 1     # a forced header character, not part of the body
                     continue
                 if c == END:
-                    row["done"] = row["ended"] = True
+                    row.done = row.ended = True
                     if accept is not None:
-                        row["accepted"] = bool(accept(self._finish(header, row)))
+                        row.accepted = bool(accept(self._finish(header, row)))
                     continue
-                row["body"] += c
-                row["clock"].feed(c)
-                row["written"] += 1
-                if row["written"] >= settings.max_chars:
-                    row["done"] = True
-            if all(row["done"] for row in rows) or (deadline is not None and time.monotonic() >= deadline):
+                row.body += c
+                row.clock.feed(c)
+                row.written += 1
+                if row.written >= settings.max_chars:
+                    row.done = True
+            if all(row.done for row in rows) or (deadline is not None and time.monotonic() >= deadline):
                 break
-            if enough and sum(row.get("accepted", False) for row in rows) >= enough:
-                rows = [row for row in rows if row["done"]]
+            if enough and sum(row.accepted for row in rows) >= enough:
+                rows = [row for row in rows if row.done]
                 break
             x = torch.tensor(choice, device=self.device).unsqueeze(1)
             out, state = self.model(x, state)
             logits = out[:, -1]
             if every and step % every == every - 1:
-                yield [row["body"] for row in rows]
-        yield [self._finish(header, row) for row in rows]
+                yield Progress([row.body for row in rows])
+        yield Finished([self._finish(header, row) for row in rows])
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -258,20 +288,20 @@ class Sampler:
                                     ("unit", "L", header.unit), ("key", "K", header.key)):
             self.vocab.encode(f"{letter}:{value}\n", field=name)
 
-    def _choose(self, logits: torch.Tensor, rows, settings: Settings, gen) -> list[int]:
+    def _choose(self, logits: torch.Tensor, rows: list[Row], settings: Settings, gen) -> list[int]:
         """Next character per row: forced characters first, else sampled under the masks."""
         logits = logits.float().clone()
         for r, row in enumerate(rows):
-            if row["phase"] == "code":
-                if not row["forced"]:
+            if row.phase == "code":
+                if not row.forced:
                     mask = self.code_mask.clone()
-                    at_line_start = not row["code"] or row["code"].endswith("\n")
+                    at_line_start = not row.code or row.code.endswith("\n")
                     mask[self.vocab.index["X"]] = not at_line_start
-                    if row["code"].endswith("S:"):
+                    if row.code.endswith("S:"):
                         mask[self.vocab.index["1"]] = True      # a tune has two parts or more
                     logits[r][mask] = float("-inf")
-            elif not row["forced"]:
-                logits[r] += self._body_mask(row["clock"])
+            elif not row.forced:
+                logits[r] += self._body_mask(row.clock)
         if settings.temperature < GREEDY_BELOW:
             picks = logits.argmax(-1)
         else:
@@ -288,8 +318,8 @@ class Sampler:
             picks = torch.multinomial(probs, 1, generator=gen).squeeze(1)
         picks = picks.tolist()
         for r, row in enumerate(rows):
-            if row["forced"]:
-                picks[r] = self.vocab.index[row["forced"].pop(0)]
+            if row.forced:
+                picks[r] = self.vocab.index[row.forced.pop(0)]
         return picks
 
     def _body_mask(self, clock: BarClock) -> torch.Tensor:
@@ -305,14 +335,14 @@ class Sampler:
             self.masks[key] = mask
         return mask
 
-    def _finish(self, header: Header, row) -> Candidate:
-        body = row["body"].rstrip(" ")
+    def _finish(self, header: Header, row: Row) -> Candidate:
+        body = row.body.rstrip(" ")
         closing = []
-        if not row["ended"]:
+        if not row.ended:
             body, closing = close_at_last_bar(body)
         if not body.endswith("\n"):
             body += "\n"
-        return Candidate(header=header, code=row["code"], body=body, ended=row["ended"], closing=closing)
+        return Candidate(header=header, code=row.code, body=body, ended=row.ended, closing=closing)
 
 
 def _clock(header: Header, request: formtools.Request) -> BarClock:

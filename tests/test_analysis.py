@@ -109,10 +109,19 @@ def test_lengths_with_broken_rhythm_tuplets_and_ties():
     assert bars[0].length == 1 and bars[0].number == 1  # a full bar, not a pickup
 
 
-def test_bad_input_gives_a_report_not_an_exception():
-    for text in ("", "X:1\nK:D\n", "not a tune at all", "X:1\nM:9/0\nL:3/7\nK:Q\n|:[(\"{!"):
-        r = analyse(text, originality=False)
-        assert r.problems and isinstance(r.text(), str)
+@pytest.mark.parametrize("text, problems", [
+    ("", ["key (K:) is missing", "no notes"]),
+    ("X:1\nK:D\n", ["no notes"]),
+    ("not a tune at all", ["key (K:) is missing"]),
+    ("X:1\nM:9/0\nL:3/7\nK:Q\n|:[(\"{!", ["key (K:) is missing", "no notes"]),
+])
+def test_bad_input_gives_a_report_not_an_exception(text, problems):
+    """analyse turns a reader failure into a problem too ("could not be read"), so some problem
+    always comes back: each input must be read, and its own faults named, in the report's text."""
+    r = analyse(text, originality=False)
+    assert len(r.problems) == len(problems), r.problems
+    assert all(want in p for want, p in zip(problems, r.problems)), r.problems
+    assert all(f"Note: {p}." in r.text() for p in r.problems), r.text()
 
 
 # ----------------------------------------------------------------------------------------

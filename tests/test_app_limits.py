@@ -197,7 +197,8 @@ def test_monitoring_and_queue_skipping_routes_are_closed(app):
         assert httpx.get(url + route, timeout=10).status_code in (403, 404), route
     direct = httpx.post(url + "/gradio_api/run/compose", timeout=30,
                         json={"data": ["6/8", "D", "1/8", "", "", 1.0, 0, 1, "", "", 0, 1.0, 300, 1]})
-    assert direct.status_code != 200
+    # refused as a route: a 422 or a 500 would mean the call got through and only then failed
+    assert direct.status_code in (403, 404), (direct.status_code, direct.text[:300])
 
 
 @pytest.mark.slow

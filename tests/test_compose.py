@@ -2,7 +2,7 @@ import pytest
 
 from abcgen import compose as composer
 from abcgen.abc import abc2midi_errors
-from abcgen.sample import Header, Settings
+from abcgen.sample import Finished, Header, Progress, Settings
 
 REEL = Header.parse(meter="4/4", unit="1/8", key="G", title="Test Reel", x=3)
 
@@ -26,6 +26,16 @@ def test_requested_and_achieved_form_are_reported(sampler):
         assert t.achieved_form.startswith("S:")
 
 
+def test_compose_stream_shows_the_bodies_asked_for_then_the_ranked_tunes(sampler):
+    """The page shows the first body while the model writes: progress carries `num` bodies, though
+    spare candidates ride along in the batch."""
+    s = Settings(seed=4, max_chars=200, num=2)
+    *progress, composed = composer.compose_stream(sampler, REEL, "", "", s, retries=1)
+    assert progress and all(isinstance(e, Progress) and len(e.bodies) == 2 for e in progress)
+    assert isinstance(composed, composer.Composed)
+    assert [t.abc for t in composed.tunes] == [t.abc for t in composer.compose(sampler, REEL, "", "", s, retries=1)]
+
+
 def test_abc2midi_problems_become_report_errors():
     bad = "X:1\nM:4/4\nL:1/8\nK:G\nD2d2- f2f2 | e2de d4 |]\n"
     if abc2midi_errors(bad) is None:
@@ -43,7 +53,9 @@ def test_batch_stops_once_enough_tunes_are_accepted():
     sampler = load_sampler()
     settings = Settings(temperature=1.0, seed=2, max_chars=400, num=6)
     seen = []
-    early = list(sampler.stream(REEL, "", "", settings, accept=lambda c: seen.append(c) or True, enough=1))[-1]
+    *progress, finished = sampler.stream(REEL, "", "", settings, accept=lambda c: seen.append(c) or True, enough=1)
+    assert all(isinstance(e, Progress) for e in progress) and isinstance(finished, Finished)
+    early = finished.candidates
     full = sampler.sample(REEL, "", "", settings)
     assert seen and all(c.ended for c in early)
     assert {c.body for c in early} == {c.body for c in seen}

@@ -311,14 +311,43 @@ def abc_text(max_size: int = 4000) -> st.SearchStrategy[str]:
 @fuzz(400)
 @given(text=abc_text())
 def test_validate_and_repair_never_raise(text):
+    """validate turns its own failures into a problem ("could not be checked") instead of raising,
+    so not raising proves nothing: the checker must really read every input, point each problem it
+    locates at a place in the text, and repair must never break a tune that was valid."""
     report = abctools.validate(text)
-    assert not (report.valid and report.errors)
-    assert isinstance(report.text(), str)
+    assert not [p for p in report.problems if "could not be checked" in p.message], report.text()
+    lines = abcfields.normalise(text).split("\n")
+    for p in report.problems:
+        if p.line is not None and p.col is not None:
+            assert 1 <= p.line <= len(lines) and 1 <= p.col <= len(lines[p.line - 1]) + 1, (p, text[:300])
+        assert p.message in report.text()
     fixed, changes = abctools.repair(text)
-    assert isinstance(fixed, str) and all(isinstance(c, str) and c for c in changes)
+    assert all(changes), changes                # each change is said in words
     if not changes:
         assert fixed == text
-    abctools.validate(fixed)
+    again = abctools.validate(fixed)
+    assert not [p for p in again.problems if "could not be checked" in p.message], again.text()
+    if report.valid:
+        assert again.valid, (text[:300], fixed[:300], again.text())
+
+
+@pytest.mark.parametrize("spoiled, error, line", [
+    (TUNE, None, None),
+    (TUNE.replace("dAF", "dAF\nK:C\n", 1), None, None),     # a key change mid-tune is music
+    (TUNE.replace("dfe dcB|", "dfe dcBA|"), "bar 2 has 7 eighths, 6/8 needs 6", 6),
+    (TUNE.replace("d3:|", "d3|"), "a repeat opened with |: is never closed with :|", 6),
+    (TUNE.replace("K:D", "K:Xyz"), "K: 'Xyz' is not a key", 5),
+    (TUNE.replace("AFA", "AFA {g"), "grace notes opened with { are never closed with }", 6),
+])
+def test_validate_judges_the_fuzzed_tune_and_its_near_misses(spoiled, error, line):
+    """The controls for the property above: the tune the fuzzer splices into is valid, and each
+    near miss is refused for what was spoiled, on the line that was spoiled."""
+    report = abctools.validate(spoiled)
+    if error is None:
+        assert report.valid and report.problems == [], report.text()
+    else:
+        assert not report.valid
+        assert [p.line for p in report.errors if p.message.startswith(error)] == [line], report.text()
 
 
 def test_validate_of_a_box_full_of_abc_is_bounded():

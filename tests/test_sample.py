@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from abcgen.errors import FieldError
-from abcgen.sample import Header, Sampler, Settings, close_at_last_bar, load_sampler
+from abcgen.sample import Finished, Header, Progress, Sampler, Settings, close_at_last_bar, load_sampler
 from abcgen.vocab import END
 
 JIG = Header.parse(meter="6/8", unit="1/8", key="D", title="Test Jig", x=7)
@@ -86,10 +86,21 @@ def test_ends_at_end_symbol(sampler):
 
 def test_length_cap_closes_at_a_bar_line(sampler):
     tunes = sampler.sample(JIG, "", "", Settings(seed=9, max_chars=60, num=4))
-    for t in tunes:
-        if not t.ended:
-            assert t.body.rstrip().endswith(("|]", "||", ":|")), t.body
-            assert t.closing
+    capped = [t for t in tunes if not t.ended]
+    assert capped                 # else nothing below is checked (the tiny model seldom ends a tune)
+    for t in capped:
+        assert t.body.rstrip().endswith(("|]", "||", ":|")), t.body
+        assert t.closing
+
+
+def test_stream_yields_progress_then_the_finished_candidates(sampler):
+    settings = Settings(seed=3, max_chars=200, num=2)
+    *progress, finished = sampler.stream(JIG, "", "", settings, every=20)
+    assert progress and all(isinstance(e, Progress) and len(e.bodies) == 2 for e in progress)
+    for before, after in zip(progress, progress[1:]):      # the bodies only grow
+        assert all(b.startswith(a) for a, b in zip(before.bodies, after.bodies))
+    assert isinstance(finished, Finished)
+    assert finished.candidates == sampler.sample(JIG, "", "", settings)
 
 
 @pytest.mark.parametrize("body,expected", [

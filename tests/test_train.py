@@ -57,7 +57,8 @@ def test_resume_after_kill_matches_uninterrupted_run(small_book, tmp_path):
     saved = checkpoint.read(out / "latest.pt")
     killed_at = saved["train_state"]["step"]
     assert 0 < killed_at < 400, "the run should have been killed part-way"
-    assert not list(out.glob("*.tmp")) or all(p.stat().st_size >= 0 for p in out.glob("*.tmp"))
+    for name in ("best.pt", "latest.pt"):    # a kill mid-save may leave a *.tmp behind, but never
+        checkpoint.load(out / name)           # a half-written checkpoint: each loads whole
     cfg = train.load_config(str(ROOT / "configs/tiny.yaml"), tiny_overrides(small_book, out, **steps))
     st = train.train(cfg, resume=True)
     assert st["step"] == 400 and st["log"][0]["step"] == 10   # the log before the kill is kept
