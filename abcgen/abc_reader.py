@@ -183,7 +183,7 @@ class Lexer:
         p, self.pending = self.pending, None
         if p is None:
             return
-        if p.kind in ("quote", "grace", "field", "chord", "decoration", "field_name"):
+        if p.kind in ("quote", "grace", "field", "decoration", "field_name") or (p.kind == "chord" and "]" not in p.text):
             kind = "field" if p.kind == "field_name" else p.kind
             self._emit("unclosed", kind, p.start)
             if kind in ("chord", "decoration"):      # the rest of the line is read as music
