@@ -61,8 +61,9 @@ def ending_numbers(label: str) -> set[int]:
 
 
 def is_section_delimiter(bar: str) -> bool:
-    """Sections end at repeats (any bar line with a colon), "||", "|]" and "[|"."""
-    return ":" in bar or bar in ("||", "|]", "[|")
+    """Sections end at repeats (any bar line with a colon), "||", "|]" and "[|"; "[|]" is an
+    invisible bar line, no delimiter."""
+    return ":" in bar or bar.replace("[|]", "") not in ("", "|")
 
 
 def compound(meter: str) -> bool:
@@ -180,17 +181,14 @@ class Lexer:
 
     def _end(self) -> None:
         """The line ends: close the open token, or report the group it leaves open."""
-        p, self.pending = self.pending, None
-        if p is None:
-            return
-        if p.kind in ("quote", "grace", "field", "decoration", "field_name") or (p.kind == "chord" and "]" not in p.text):
-            kind = "field" if p.kind == "field_name" else p.kind
-            self._emit("unclosed", kind, p.start)
-            if kind in ("chord", "decoration"):      # the rest of the line is read as music
-                self._refeed(p.text[1:], p.start + 1)
-                self._end()
-        else:
-            self._flush(p)
+        while self.pending is not None:              # a flush may leave a new pending token
+            p, self.pending = self.pending, None
+            if p.kind in ("quote", "grace", "field", "decoration") or (p.kind == "chord" and "]" not in p.text):
+                self._emit("unclosed", p.kind, p.start)
+                if p.kind in ("chord", "decoration"):    # the rest of the line is read as music
+                    self._refeed(p.text[1:], p.start + 1)
+            else:
+                self._flush(p)                       # "[K" at a line's end is read as music
 
     def _refeed(self, text: str, start: int) -> None:
         self.pos = start
@@ -256,7 +254,7 @@ class Lexer:
         elif kind == "multirest":
             ok = c.isdigit()
         elif kind == "bar":
-            ok = c in "|:]"
+            ok = c in "|:]" or (c == "[" and not text.strip(":"))    # ":[|" as BAR_RE reads it
         elif kind == "bracket":                      # "[" then: "[|", "[1", "[K:" or a chord
             if c == "|":
                 kind = "bar"

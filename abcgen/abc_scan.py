@@ -14,7 +14,7 @@ from fractions import Fraction
 from abcgen.abc_fields import (default_unit, field_line, header_fields, is_clef_token, meter_length,
                                parse_key, parse_meter, parse_tempo, parse_unit, strip_comment)
 from abcgen.abc_reader import (DECORATION_LETTERS, INLINE_FIELD_RE, NOTE_RE, Lexer, Measure, Token,
-                               ending_numbers, multiplier)
+                               ending_numbers, is_section_delimiter, multiplier)
 from abcgen.errors import FieldError
 
 _TEXT_GROUP_RE = re.compile(r"[^A-Ga-gzxZXy]+")
@@ -297,7 +297,7 @@ class _Walker:
         self.scan.barlines.append(BarLine(tok, start, end))
         self.close_bar(tok, start)
         self.cur_start = end
-        if ends_repeat or tok in ("||", "|]", "[|"):
+        if is_section_delimiter(tok):
             self.section = len(self.scan.bars)  # where the next repeat goes back to
         if ends_repeat:
             if self.scan.repeat_opens:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from abcgen import abc_fields as abcfields
 from abcgen import abc_reader as abcreader
-from abcgen import form as formtools
 from abcgen.errors import FieldError
 
 if TYPE_CHECKING:
@@ -100,16 +99,17 @@ class Piece:
 
 
 class _Reader:
-    """Reads the first voice of a tune, bar by bar."""
+    """Reads the first voice of a tune, bar by bar, from the shared lexer's tokens; the bar's
+    length is counted by the shared `Measure` (tuplets, broken rhythm), as the validator counts it."""
 
     def __init__(self, abc: str):
         fields, self.body = abcfields.split_tune(abc)
         values = {}
         for letter, value in fields:
             values.setdefault(letter, value)
-        self.meter = self._try(abcfields.parse_meter, values.get("M")) or "none"
+        meter = self._try(abcfields.parse_meter, values.get("M")) or "none"
         unit = self._try(abcfields.parse_unit, values.get("L"))
-        self.unit = Fraction(unit or abcfields.default_unit(self.meter))
+        self.measure = abcreader.Measure(meter, Fraction(unit or abcfields.default_unit(meter)))
         self.key = self._try(abcfields.parse_key, values.get("K"))
         self.current_key, self.signature = self.key, key_info(self.key)[2]
         self.bars: list[Bar] = []
@@ -127,25 +127,24 @@ class _Reader:
             return None
 
     def _new_bar(self):
+        self.measure.close()
         self.notes: list[Note] = []
         self.accidentals: dict[tuple[str, int], int] = {}
-        self.length = Fraction(0)
-        self.broken: Fraction | None = None
-        self.tuplet_left, self.tuplet = 0, Fraction(1)
         self.tie = False
 
     def read(self) -> Piece:
+        lexer = abcreader.Lexer()
         for line in self.body.split("\n"):
-            line = line.split("%", 1)[0]
-            m = abcfields.field_line(line)
+            m = abcfields.field_line(line.split("%", 1)[0])
             if m:
                 if m.group(1) == "X":
                     break  # a second tune
                 self.field(m.group(1), m.group(2).strip())
             elif self.voice in (None, self.first_voice):
-                self.line(line)
+                for token in lexer.line(line, 0):
+                    self.token(token)
         self.close_bar("")
-        return Piece(self.key, self.meter, self.unit, self.bars, self.early_ends)
+        return Piece(self.key, self.measure.meter, self.measure.unit, self.bars, self.early_ends)
 
     def field(self, letter: str, value: str):
         if letter == "V":
@@ -157,81 +156,42 @@ class _Reader:
             key = self._try(abcfields.parse_key, value)
             if key:
                 self.current_key, self.signature = key, key_info(key)[2]
-        elif letter == "L":
-            unit = self._try(abcfields.parse_unit, value)
-            self.unit = Fraction(unit) if unit else self.unit
-        elif letter == "M":
-            self.meter = self._try(abcfields.parse_meter, value) or self.meter
+        elif letter in "ML":
+            value = self._try(abcfields.parse_meter if letter == "M" else abcfields.parse_unit, value)
+            if value:
+                self.measure.set_field(letter, value)
 
-    def line(self, line: str):
-        i, n = 0, len(line)
-        while i < n:
-            c = line[i]
-            if c == '"' or c in "!+":
-                j = line.find(c, i + 1)
-                i = n if j < 0 else j + 1
-            elif c == "{":
-                j = line.find("}", i + 1)
-                i = n if j < 0 else j + 1  # grace notes take no time
-            elif c == "[" and abcreader.INLINE_FIELD_RE.match(line, i):
-                m = abcreader.INLINE_FIELD_RE.match(line, i)
-                self.field(m.group(1), m.group(2).strip())
-                i = m.end()
-            elif c == "[" and abcreader.ENDING_RE.match(line, i + 1):
-                m = abcreader.ENDING_RE.match(line, i + 1)
-                self.pending_ending = m.group(0)
-                i = m.end()
-            elif c in "|:[" and abcreader.BAR_RE.match(line, i):
-                m = abcreader.BAR_RE.match(line, i)
-                self.bar_line(m.group(0))
-                i = m.end()
-                e = abcreader.ENDING_RE.match(line, i)
-                if e:
-                    self.pending_ending = e.group(0)
-                    i = e.end()
-            elif c == "[":
-                i = self.chord(line, i)
-            elif c == "(":
-                m = abcreader.TUPLET_RE.match(line, i)
-                if m:
-                    p = int(m.group(1)) or 1
-                    compound = self.meter.split("/")[0] in ("6", "9", "12")
-                    q = int(m.group(2)) if m.group(2) else {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}.get(
-                        p, 3 if compound else 2)
-                    self.tuplet, self.tuplet_left = Fraction(q, p), int(m.group(3) or p)
-                i = m.end() if m else i + 1
-            elif c in "<>":
-                j = i
-                while j < n and line[j] == c:
-                    j += 1
-                self.broken_rhythm(c, j - i)
-                i = j
-            elif c == "-":
-                self.tie = True
-                i += 1
-            elif c in "^_=" or c.upper() in _STEPS:
-                m = abcreader.NOTE_RE.match(line, i)
-                if not m:
-                    i += 1
-                    continue
-                step, octave, alter, name = self.pitch(m)
-                mult = abcreader.length_multiplier(m.group(4), m.group(5), m.group(6))
-                self.add(((step, octave, alter),), mult, m.group(0))
-                i = m.end()
-            elif c in "zx":
-                m = abcreader.REST_RE.match(line, i)
-                self.add((), abcreader.length_multiplier(m.group(2), m.group(3), m.group(4)),
-                         m.group(0))
-                i = m.end()
-            elif c in "ZX":
-                m = abcreader.MULTIREST_RE.match(line, i)
-                expected = abcfields.meter_length(self.meter)
-                if expected is not None:
-                    self.notes.append(Note((), expected * int(m.group(2) or 1), (), m.group(0)))
-                    self.length += expected * int(m.group(2) or 1)
-                i = m.end()
-            else:
-                i += 1  # spacing, slurs, decorations, beaming
+    def token(self, token: abcreader.Token):
+        kind, text, _ = token
+        if kind == "field":
+            m = abcreader.INLINE_FIELD_RE.fullmatch(text)
+            self.field(m.group(1), m.group(2).strip())
+        elif kind == "ending":
+            self.pending_ending = text.lstrip("[")
+        elif kind == "bar":
+            self.bar_line(text)
+        elif kind == "tuplet":
+            self.measure.tuplet(text)
+        elif kind == "broken":
+            before = self.measure.length
+            if self.measure.broken_rhythm(text):  # the note before the sign gains what the bar gains
+                last = self.notes[-1]
+                grown = last.length + self.measure.length - before
+                self.notes[-1] = Note(last.pitches, grown, last.names, last.text)
+        elif kind == "tie":
+            self.tie = True
+        elif kind in ("note", "chord"):
+            chord = abcreader.OPAQUE_RE.sub("", text[1:text.rindex("]")]) if kind == "chord" else text
+            notes = list(abcreader.NOTE_RE.finditer(chord))
+            if notes:
+                self.add(tuple(self.pitch(n)[:3] for n in notes), abcreader.multiplier(token), text)
+        elif kind == "rest":
+            self.add((), abcreader.multiplier(token), text)
+        elif kind == "multirest":
+            if self.measure.bar_length is not None:
+                self.measure.fill(int(text[1:] or 1))
+                self.notes.append(Note((), self.measure.length, (), text))
+        # anything else takes no time: spacing, slurs, decorations, grace notes, text
 
     def pitch(self, m: re.Match) -> tuple[str, int, int, str]:
         """Letter, octave (middle C's is 4) and alteration, carrying accidentals through the bar."""
@@ -245,38 +205,8 @@ class _Reader:
             alter = self.accidentals.get((step, octave), self.signature.get(step, 0))
         return step, octave, alter, abc_name(step, octave, alter)
 
-    def chord(self, line: str, i: int) -> int:
-        j = line.find("]", i + 1)
-        if j < 0:
-            return i + 1
-        inner = re.sub(r'"[^"]*"|![^!]*!', "", line[i + 1:j])
-        notes = list(abcreader.NOTE_RE.finditer(inner))
-        outer = abcreader.LENGTH_RE.match(line, j + 1)
-        if notes:
-            first = abcreader.length_multiplier(notes[0].group(4), notes[0].group(5),
-                                               notes[0].group(6))
-            scale = abcreader.length_multiplier(outer.group(1), outer.group(2), outer.group(3))
-            mult = None if first is None or scale is None else first * scale
-            self.add(tuple(self.pitch(n)[:3] for n in notes), mult, line[i:outer.end()])
-        return outer.end()
-
-    def broken_rhythm(self, c: str, count: int):
-        if not self.notes:
-            return
-        short = Fraction(1, 2 ** count)
-        first, second = (2 - short, short) if c == ">" else (short, 2 - short)
-        last = self.notes[-1]
-        self.length += last.length * (first - 1)
-        self.notes[-1] = Note(last.pitches, last.length * first, last.names, last.text)
-        self.broken = second
-
     def add(self, pitches: tuple, mult: Fraction | None, text: str):
-        length = (mult or Fraction(0)) * self.unit
-        if self.broken is not None:
-            length, self.broken = length * self.broken, None
-        if self.tuplet_left > 0:
-            length *= self.tuplet
-            self.tuplet_left -= 1
+        length = self.measure.note(mult or Fraction(0))
         if self.after_final and self.bars:
             self.early_ends.append(self.bars[-1].number)
         self.after_final = False
@@ -284,7 +214,6 @@ class _Reader:
         midis = tuple(_midi(p) for p in pitches)
         tied = self.tie and self.notes and self.notes[-1].pitches == midis and midis
         self.tie = False
-        self.length += length
         if tied:
             last = self.notes[-1]
             self.notes[-1] = Note(midis, last.length + length, last.names, last.text + "-" + text)
@@ -303,9 +232,9 @@ class _Reader:
     def close_bar(self, right: str):
         if not self.notes:
             return
-        expected = abcfields.meter_length(self.meter)
-        bar = Bar(self.notes, self.pending_left, right, self.pending_ending, self.length, expected,
-                  self.unit, self.current_key)
+        m = self.measure
+        bar = Bar(self.notes, self.pending_left, right, self.pending_ending, m.length, m.bar_length,
+                  m.unit, self.current_key)
         if self.bars:
             bar.number = self.bars[-1].number + 1
         else:
@@ -334,7 +263,7 @@ def part_spans(bars: list[Bar]) -> list[tuple[int, int]]:
     spans, start = [], 0
     for i, bar in enumerate(bars):
         nxt = bars[i + 1] if i + 1 < len(bars) else None
-        if nxt is None or (formtools._is_delimiter(bar.right) and not nxt.ending):
+        if nxt is None or (abcreader.is_section_delimiter(bar.right) and not nxt.ending):
             spans.append((start, i + 1))
             start = i + 1
     merged: list[tuple[int, int]] = []

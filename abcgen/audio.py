@@ -11,7 +11,6 @@ a few seconds at a time straight to disk, so its memory does not grow with the t
 from __future__ import annotations
 
 import io
-import re
 import tempfile
 import wave
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abcgen.abc_fields import meter_length, parse_meter, split_tune, tempo_bpm
+from abcgen.abc_fields import default_unit, meter_length, parse_meter, parse_unit, split_tune, tempo_bpm
 from abcgen.errors import FieldError, RenderError
 from abcgen.notation import parts
 from abcgen.tune_types import TUNE_TYPES, tune_type
@@ -86,7 +85,8 @@ def default_bpm(abc: str) -> float:
     Rhythm and meter lead to a tune type of abcgen.tune_types (4/4 and C are reels,
     C| and 2/2 too, 6/8 jigs, 2/4 polkas, ...). Those tempos assume the usual unit
     note length of 1/8; a tune written in sixteenths (L:1/16, common for 2/4 reels
-    and airs) plays at half the quarter-note rate so that it sounds at the same speed.
+    and airs, or no L: in a meter shorter than 3/4) plays at half the quarter-note rate
+    so that it sounds at the same speed.
     """
     written, _ = _written_tempo(abc)
     if written > 0:
@@ -96,10 +96,21 @@ def default_bpm(abc: str) -> float:
         header.setdefault(letter, value)
     kind = tune_type(header.get("R")) or _meter_type(header.get("M", ""))
     bpm = kind.quarter_bpm if kind else FALLBACK_BPM
-    unit = re.fullmatch(r"1/(\d+)", header.get("L", "").replace(" ", ""))
-    if unit and int(unit.group(1)) > 0:
-        bpm *= min(max(8 / int(unit.group(1)), 0.5), 2.0)
+    unit = _unit(header)
+    if unit:
+        bpm *= min(max(float(unit * 8), 0.5), 2.0)
     return min(max(bpm, MIN_BPM), MAX_BPM)
+
+
+def _unit(header: dict[str, str]) -> Fraction | None:
+    """The unit note length: L:, else ABC's default for the meter (1/16 in bars shorter than 3/4,
+    as abc_fields.default_unit says); None when a field cannot be read."""
+    try:
+        if "L" in header:
+            return Fraction(parse_unit(header["L"]))
+        return Fraction(default_unit(parse_meter(header.get("M") or "none")))
+    except FieldError:
+        return None
 
 
 def tempo_label(abc: str, bpm: float, asked: bool) -> str:

@@ -27,6 +27,7 @@ from abcgen import abc as abctools
 from abcgen import abc_fields as abcfields
 from abcgen import form
 from abcgen import transpose as transposing
+from abcgen.abc_reader import INLINE_FIELD_RE, OPAQUE_RE
 from abcgen.errors import DataError, FieldError
 
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
@@ -36,16 +37,11 @@ NORMALIZATION_VERSION = "3"  # bump when `normalize` changes, so cached corpora 
 
 # Body lines that are music: everything except these information fields (kept: K, M, L, Q changes).
 _BODY_FIELDS_KEPT = set("KML")  # tempo is in no training tune
-_FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _QUOTED = re.compile(r'"([^"]*)"')
 # A chord symbol ("Am", "D7", "G/B", "Bbmaj7"); any other quoted text ("^Fine", "D.C.", "~") is
 # printed words, not music, and standard tools reject it as a chord.
 _CHORD_SYMBOL = re.compile(r"\(?[A-G][#b]?(m|min|maj|M|dim|aug|sus|add|\+|o)?[0-9]*"
                            r"(sus[0-9]*|add[0-9]*)?(/[A-G][#b]?)?\)?")
-# Spans that are not notes: decorations !...!, quoted text and inline fields [K:...].
-_PROTECTED = re.compile(r'![^!\n]*!|"[^"]*"|\[[A-Za-z]:[^\]]*\]')
-_INLINE_FIELD_LINE = re.compile(r"^\[[A-Za-z]:[^\]]*\]$")
-_COMMENT = re.compile(r"(?<!\\)%.*$")
 # `!` as a line break (the old convention of many tune books), told apart from `!trill!`-style
 # decorations: a decoration is one word between two `!`, with no space or bar line inside.
 _DECORATION = re.compile(r'"[^"]*"|\[[A-Za-z]:[^\]]*\]|![A-Za-z0-9.<>()+^_-]+!')
@@ -175,7 +171,7 @@ def normalize(raw: str) -> str:
     for line in text.split("\n"):
         if line.startswith("%%"):
             continue
-        lines.append(_COMMENT.sub("", line).rstrip())
+        lines.append(abcfields.strip_comment(line))
     # Join backslash line continuations (O'Neill's): the music runs on.
     joined: list[str] = []
     carry = ""
@@ -196,7 +192,7 @@ def normalize(raw: str) -> str:
         line = line.strip()
         if not line:
             continue
-        m = _FIELD_LINE.match(line)
+        m = abcfields.field_line(line)
         if not in_body:
             if not m:
                 continue  # stray text in the header carries no music
@@ -225,7 +221,7 @@ def normalize(raw: str) -> str:
     meter = _canonical_field("M", header["M"])
     unit = _canonical_field("L", header["L"]) if "L" in header else abcfields.default_unit(meter)
     key = _canonical_field("K", header["K"])
-    if not any(re.search(r"[A-Ga-g]", line) for line in body if not _INLINE_FIELD_LINE.match(line)):
+    if not any(re.search(r"[A-Ga-g]", line) for line in body if not INLINE_FIELD_RE.fullmatch(line)):
         raise Dropped("no notes")
     head = ["X:1", f"L:{unit}", f"M:{meter}", f"K:{key}"]
     tune = "\n".join(head + body) + "\n"
@@ -240,7 +236,7 @@ def _clean_music_line(line: str) -> str:
     decoration of the slur's first note (`T(AB)` -> `(TAB)`)."""
     line = _QUOTED.sub(lambda m: m.group(0) if _CHORD_SYMBOL.fullmatch(m.group(1)) else "", line)
     pieces, last = [], 0
-    for m in _PROTECTED.finditer(line):
+    for m in OPAQUE_RE.finditer(line):  # chord symbols, decorations, inline fields: not notes
         pieces += [_clean_notes(line[last:m.start()]), m.group(0)]
         last = m.end()
     return "".join(pieces + [_clean_notes(line[last:])])
@@ -267,7 +263,7 @@ def _bang_breaks(line: str) -> str:
 
 def body_of(tune: str) -> str:
     """The body of a canonical tune (everything after the K: line)."""
-    return tune.split("\nK:", 1)[1].split("\n", 1)[1] if "\nK:" in tune else ""
+    return abcfields.split_tune(tune)[1]
 
 
 # --- preparing tunes (normalize + validate), in parallel ---------------------------------------

@@ -41,7 +41,8 @@ def header_of(abc: str) -> Header:
     field = functools.partial(header_field, abc)
     if not field("M") or not field("K"):
         raise FieldError("ABC", "to continue a tune, its header needs an M: (meter) and a K: (key) line")
-    return Header.parse(field("M"), field("L", "1/8"), field("K"), field("Q"), field("T"), field("X", "1"))
+    unit = field("L") or abcfields.default_unit(abcfields.parse_meter(field("M")))   # ABC's rule without L:
+    return Header.parse(field("M"), unit, field("K"), field("Q"), field("T"), field("X", "1"))
 
 
 def continuation_opening(abc: str) -> str:

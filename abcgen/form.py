@@ -14,26 +14,15 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
 
+from abcgen.abc_reader import BAR_RE, OPAQUE_RE, is_section_delimiter
 from abcgen.errors import FieldError
 
 MAX_SECTIONS = 8
 MAX_BARS = 32
 MAX_SIMILARITY = 10
 
-# Text whose characters must not be read as bar lines or notes: chord symbols and
-# annotations, decorations, comments, inline fields, whole field lines and tuplet
-# ratios such as "(3::2".
-_OPAQUE = re.compile(
-    r'"[^"\n]*"|![^!\n]*!|%[^\n]*|\[[A-Za-z]:[^\]\n]*\]|^[A-Za-z]:(?![|:])[^\n]*|\(\d+(?::\d*)+',
-    re.M,
-)
-
-# One bar line, longest form first: ":|:", "|::", "::|", "||", "|]", "[|", ":|", "|:" and "|";
-# "::" on its own is shorthand for ":|:".
-_BAR = re.compile(r":*(?:\[\||\|\]|\|\||\|):*|::+")
-
 # A run of bar lines and whitespace, to find the bar lines at a section's ends.
-_EDGE = re.compile(rf"(?:\s|{_BAR.pattern})+")
+_EDGE = re.compile(rf"(?:\s|{BAR_RE.pattern})+")
 
 # A piece that opens with an ending number ("2 efe^d", "[2 efe^d", "|2 efe^d") continues
 # the section before it: the cut before it was a second-ending repeat, not a section end.
@@ -43,19 +32,15 @@ _NOTE = re.compile(r"[A-Ga-gxzXZ]")
 
 
 def _mask(body: str) -> str:
-    """The body with opaque text blanked out, same length, so positions still match."""
-    return _OPAQUE.sub(lambda m: " " * len(m.group()), body)
-
-
-def _is_delimiter(bar: str) -> bool:
-    """Section delimiters are repeats (any bar line with a colon), "||", "|]" and "[|"."""
-    return ":" in bar or bar in ("||", "|]", "[|")
+    """The body with text that is not notes or bar lines (OPAQUE_RE) blanked out, same length, so
+    positions still match."""
+    return OPAQUE_RE.sub(lambda m: " " * len(m.group()), body)
 
 
 def _section_spans(body: str) -> list[tuple[int, int]]:
     """(start, end) of each section in the body."""
     masked = _mask(body)
-    cuts = [m.end() for m in _BAR.finditer(masked) if _is_delimiter(m.group())]
+    cuts = [m.end() for m in BAR_RE.finditer(masked) if is_section_delimiter(m.group())]
     pieces, start = [], 0
     for end in cuts + [len(body)]:
         if end > start:
@@ -90,7 +75,7 @@ def _bar_count(section: str) -> int:
     edges = list(_EDGE.finditer(text))
     start = edges[0].end() if edges and edges[0].start() == 0 else 0
     end = edges[-1].start() if edges and edges[-1].end() == len(text) else len(text)
-    return len(_BAR.findall(text[start:end])) + 1
+    return len(BAR_RE.findall(text[start:end])) + 1
 
 
 def similarity(a: str, b: str) -> int:

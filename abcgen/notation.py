@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from abcgen.abc_fields import meter_length, parse_meter, parse_tempo, parse_unit, tempo_bpm
+from abcgen.abc_fields import (default_unit, field_line, meter_length, parse_meter, parse_tempo, parse_unit,
+                               tempo_bpm)
+from abcgen.abc_reader import INLINE_FIELD_RE, OPAQUE_RE, TUPLET_RE
 from abcgen.errors import FieldError, RenderError
 
 MAX_TUPLET = 16  # (p:q:r: at most 16 notes in the time of at most 16
@@ -47,16 +49,32 @@ def plain_error(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- bounds
 
 _FIELD_NAMES = {"M": "meter", "L": "unit note length", "Q": "tempo"}
-_FIELD_LINE_RE = re.compile(r"^[ \t]*([MLQ]):(.*)$", re.MULTILINE)
-_INLINE_FIELD_RE = re.compile(r"\[([MLQ]):([^\]\n]*)\]")
-_TUPLET_RE = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
-# Text that is not music: whole-line fields (titles, lyrics), comments, annotations, decorations.
-_NOT_MUSIC_RE = re.compile(r'^[ \t]*[A-Zmrsw+]:.*$|%.*$|"[^"\n]*"|![^!\n]*!', re.MULTILINE)
 _SEVERAL_BEATS_RE = re.compile(r"\d+/\d+\s+\d+/\d+")
 
 
 def _line(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
+
+
+def _fields(text: str) -> list[tuple[int, str, str]]:
+    """(offset, letter, value) of the M:, L: and Q: fields, on lines of their own and inline
+    ([M:3/4]), in text order."""
+    found, pos = [], 0
+    for line in text.split("\n"):
+        m = field_line(line)
+        if m and m.group(1) in _FIELD_NAMES:
+            found.append((pos, m.group(1), m.group(2)))
+        pos += len(line) + 1
+    found += [(m.start(), m.group(1), m.group(2)) for m in INLINE_FIELD_RE.finditer(text)
+              if m.group(1) in _FIELD_NAMES]
+    return sorted(found)
+
+
+def _tuplets(text: str):
+    """The tuplets of the music: text that is not music (OPAQUE_RE) blanked out, but for tuplet
+    ratios such as "(3::2", which OPAQUE_RE takes whole for readers that skip them."""
+    music = OPAQUE_RE.sub(lambda m: m.group(0) if m.group(0)[0] == "(" else " " * len(m.group(0)), text)
+    return TUPLET_RE.finditer(music)
 
 
 def _check_tempo(value: str) -> None:
@@ -81,9 +99,7 @@ def check_fields(text: str) -> None:
     body and inline ([M:3/4]), and every tuplet; raises RenderError naming the field
     and its line and saying what is allowed.
     """
-    fields = [(m.start(), m.group(1), m.group(2)) for m in _FIELD_LINE_RE.finditer(text)]
-    fields += [(m.start(), m.group(1), m.group(2)) for m in _INLINE_FIELD_RE.finditer(text)]
-    for pos, letter, value in sorted(fields):
+    for pos, letter, value in _fields(text):
         value = value.split("%")[0].strip()
         try:
             {"M": parse_meter, "L": parse_unit, "Q": _check_tempo}[letter](value)
@@ -91,8 +107,7 @@ def check_fields(text: str) -> None:
             shown = value if len(value) <= 40 else value[:37] + "..."
             raise RenderError(f"The {_FIELD_NAMES[letter]} {letter}:{shown} on line {_line(text, pos)} "
                               f"cannot be converted: {exc.message}.") from None
-    music = _NOT_MUSIC_RE.sub(lambda m: " " * len(m.group(0)), text)
-    for m in _TUPLET_RE.finditer(music):
+    for m in _tuplets(text):
         numbers = [int(n) for n in m.groups() if n]
         if numbers[0] == 0 or max(numbers[:2]) > MAX_TUPLET:
             raise RenderError(f"The tuplet {m.group(0)} on line {_line(text, m.start())} cannot be converted: "
@@ -124,9 +139,7 @@ def check_length(quarters: list[Fraction], text: str) -> None:
 
     The bars are counted in the shortest bar of any meter the tune uses (4/4 in free meter).
     """
-    meters = [parse_meter(m.group(2).split("%")[0])
-              for m in list(_FIELD_LINE_RE.finditer(text)) + list(_INLINE_FIELD_RE.finditer(text))
-              if m.group(1) == "M"]
+    meters = [parse_meter(value.split("%")[0]) for _, letter, value in _fields(text) if letter == "M"]
     bar = min((meter_length(m) for m in meters if meter_length(m)), default=Fraction(1)) * 4
     bars = sum(quarters) / bar
     if bars > MAX_BARS:
@@ -151,11 +164,25 @@ def first_tune(abc: str) -> str:
     if len(tune_starts) > 1:
         abc = abc[: tune_starts[1]]  # a tune book: its first tune (and any file header)
     abc = re.sub(r"^([ \t]*Q:)(.*)$", _tidy_tempo_field, abc, flags=re.MULTILINE)
-    if not re.search(r"^\s*[LM]:", abc, re.MULTILINE):
-        # ABC's default unit note length is 1/8 when L: and M: are both missing;
-        # music21 refuses such tunes instead.
-        abc = re.sub(r"^(\s*X:.*\n)?", lambda m: (m.group(0) or "") + "L:1/8\n", abc, count=1)
+    unit = _default_unit(abc)
+    if unit:
+        abc = re.sub(r"^(\s*X:.*\n)?", lambda m: (m.group(0) or "") + f"L:{unit}\n", abc, count=1)
     return abc
+
+
+def _default_unit(abc: str) -> str | None:
+    """The unit note length ABC gives a tune whose header has no L: (abc_fields.default_unit:
+    1/16 for bars shorter than 3/4, else 1/8), written out because music21 refuses a tune
+    without L: and M: and counts M:2+3/8 in eighths; None when the header has an L: (or a
+    meter check_fields will refuse)."""
+    head = abc[: re.search(r"^\s*K:", abc, re.MULTILINE).start()]
+    fields = dict(reversed([m.groups() for m in map(field_line, head.split("\n")) if m]))
+    if "L" in fields:
+        return None
+    try:
+        return default_unit(parse_meter(fields["M"].split("%")[0]) if "M" in fields else "none")
+    except FieldError:
+        return None
 
 
 def read_tune(abc: str):
