@@ -19,7 +19,7 @@ from pathlib import Path
 from abcgen import abc_scan
 from abcgen.abc_fields import (KEY_HELP, field_line, header_fields, normalise, parse_key, parse_meter,
                                parse_tempo, parse_unit, strip_comment)
-from abcgen.abc_reader import ending_numbers
+from abcgen.abc_reader import ending_numbers, is_section_delimiter
 from abcgen.abc_scan import Bar, Scan
 from abcgen.errors import FieldError
 
@@ -115,12 +115,12 @@ def _short_bar_fits(bars: list[Bar], k: int, voice_idx: list[int], run_start: in
         return True  # a short bar and the pickup after a double bar or repeat
     if prev and (b.left != "|" or b.ending) and prev.length + b.length == full:
         return True
-    if b.right.startswith(":") and b.section < len(bars):
+    if is_section_delimiter(b.right) and b.section < len(bars):
         start = bars[b.section]
         if start is not b and start.length + b.length == full:
-            return True  # the last bar of a repeat completes the repeat's pickup
+            return True  # a part's last bar completes the part's own pickup
     for other in bars[k + 1:]:  # ... seen from the pickup's side
-        if other.section == k and other.right.startswith(":"):
+        if other.section == k and is_section_delimiter(other.right):
             if other.length + b.length == full:
                 return True
             break

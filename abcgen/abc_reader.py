@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 from abcgen.abc_fields import meter_length
@@ -34,6 +35,7 @@ ACCIDENTALS = frozenset("^_=")
 DECORATION_LETTERS = frozenset("HLMOPSTuvk")  # the usual one-letter decorations, stackable
 IGNORED = frozenset(" \t\\`$*;")  # spacing, beaming, line continuation, score line break
 COMPOUND_TOPS = (6, 9, 12)
+ONE = Fraction(1)
 _SINGLE = {"-": "tie", ")": "slur_end", "&": "overlay", "~": "decoration", ".": "decoration"}
 _GROUP_CLOSE = {"quote": '"', "grace": "}", "field": "]", "decoration": None}
 
@@ -103,9 +105,14 @@ def chord_multiplier(text: str) -> Fraction | None:
 
 def multiplier(token: "Token") -> Fraction | None:
     """The length multiplier of a note, rest or chord token (None when it divides by zero)."""
-    if token.kind == "chord":
-        return chord_multiplier(token.text)
-    m = (NOTE_RE if token.kind == "note" else REST_RE).fullmatch(token.text)
+    return _multiplier(token.kind, token.text)
+
+
+@lru_cache(maxsize=4096)
+def _multiplier(kind: str, text: str) -> Fraction | None:
+    if kind == "chord":
+        return chord_multiplier(text)
+    m = (NOTE_RE if kind == "note" else REST_RE).fullmatch(text)
     return length_multiplier(*m.groups()[-3:])
 
 
@@ -342,9 +349,14 @@ class Measure:
         self.broken: Fraction | None = None   # factor waiting for the second note of A>B
         self.last: Fraction | None = None     # the last note's length, when it is in this bar
 
-    def duration(self, mult: Fraction) -> Fraction:
+    def copy(self) -> "Measure":
+        twin = Measure.__new__(Measure)
+        twin.__dict__.update(self.__dict__)
+        return twin
+
+    def duration(self, mult: Fraction = ONE) -> Fraction:
         """The length a note of this multiplier would have if it came now."""
-        d = mult * self.unit
+        d = mult * self.unit if mult != 1 else self.unit
         if self.broken is not None:
             d *= self.broken
         if self.tuplet_left > 0:

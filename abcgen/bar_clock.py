@@ -9,11 +9,11 @@ into what may come next (`BarClock.state()` and `allows`); the validator has the
 """
 from __future__ import annotations
 
-import copy
 from fractions import Fraction
+from functools import lru_cache
 
 from abcgen import abc_fields
-from abcgen.abc_reader import NOTE_RE, TUPLET_RE, Lexer, Measure, Pending, Token, chord_multiplier, multiplier
+from abcgen.abc_reader import NOTE_RE, ONE, TUPLET_RE, Lexer, Measure, Pending, Token, chord_multiplier, multiplier
 from abcgen.clock_rules import Next, allows, next_state  # noqa: F401 - allows: the clock's public pair
 
 NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
@@ -57,6 +57,8 @@ class BarClock:
         self.prev = self.prev2 = ""
         self.exact: str | None = None     # the length suffix this note must have (after a broken rhythm)
         self.broken_suffix: str | None = None
+        self.tuplet_suffix: str | None = None   # a tuplet's notes all have its first note's length
+        self.tuplet_first = False               # a tuplet just began: its first note sets that length
         self.tie_letter: str | None = None  # a tie waits for this note
         self.tie_octave = 0                 # ... written with this many octave marks
         self.octave_target: int | None = None  # a tied-to note must repeat the marks
@@ -67,6 +69,10 @@ class BarClock:
         self.first_ending = False         # a first ending waits for its second
         self.ending_open = False          # a first ending waits for the ":|" that closes it
         self.last_suffix = ""             # the length written after the last note finished
+        self.delimiters = 0               # section ends written so far
+        self.section_bars = 0             # bars closed in the current section
+        self.decos = ""                   # decorations written since the last note
+        self.note_decos = ""              # ... and those on the note being written
         self.just_closed = False          # a repeat just closed and no note came since
         # the requested form, and where the writer is in it
         self.form_sections, self.form_bars = sections, list(bars)
@@ -138,6 +144,7 @@ class BarClock:
                 self.notes += 1
             elif c in DECORATION_CHARS:
                 self.deco = True
+                self.decos += c
             if c not in " \n":
                 self.closing = False             # "|:" cannot end a tune; ":|" ends on its "|"
 
@@ -158,12 +165,18 @@ class BarClock:
         """A symbol the lexer finished: count it in the bar."""
         kind = token.kind
         if kind in ("note", "rest", "chord"):
-            self.measure.note(multiplier(token) or Fraction(1))
+            in_tuplet = self.measure.tuplet_left > 0
+            self.measure.note(multiplier(token) or ONE)
             self.last_suffix = _suffix(kind, token.text)
+            if self.tuplet_first:
+                self.tuplet_suffix, self.tuplet_first = self.last_suffix, False
+            if not in_tuplet or self.measure.tuplet_left == 0:
+                self.tuplet_suffix = None
         elif kind == "multirest":
             self.measure.fill()
         elif kind == "tuplet":
             self.measure.tuplet(token.text)
+            self.tuplet_first, self.tuplet_suffix = True, None
         elif kind == "broken":
             self.measure.broken_rhythm(token.text)
         elif kind == "field":
@@ -227,8 +240,8 @@ class BarClock:
         written is worth (its length per unit of multiplier)."""
         if self._now_cache is None:
             p = self.lexer.pending
-            m = copy.copy(self.measure)
-            base = m.duration(Fraction(1))
+            m = self.measure.copy()
+            base = m.duration()
             if p is not None and p.kind == "chord" and "]" in p.text:   # a chord counts in its first note
                 base *= chord_multiplier(p.text[:p.text.rindex("]") + 1]) or 1
             if p is not None and p.kind == "paren" and len(p.text) > 1:
@@ -238,7 +251,7 @@ class BarClock:
             elif p is not None and p.kind == "multirest":
                 m.fill()
             elif self._open_note(p):
-                m.note(multiplier(Token(p.kind, p.text, p.start)) or Fraction(1))
+                m.note(multiplier(Token(p.kind, p.text, p.start)) or ONE)
             self._now_cache = (m, base)
         return self._now_cache
 
@@ -252,13 +265,21 @@ class BarClock:
         return self.measure.bar_length
 
     @property
+    def open_repeat(self) -> bool:
+        """A repeat, or a first ending, waits for its ":|"."""
+        return self.repeat_open or self.ending_open
+
+    @property
     def tuplet_left(self) -> int:
         return self.now()[0].tuplet_left
 
     # -- musical events ------------------------------------------------------------------------
 
     def _start_note(self, p: Pending) -> None:
-        self.exact, self.broken_suffix = self.broken_suffix, None
+        self.exact = self.broken_suffix if self.broken_suffix is not None else self.tuplet_suffix
+        if self.just_closed:
+            self.first_ending = False         # the repeat closed without a second ending
+        self.broken_suffix = None
         accidental = p.kind == "note" and p.text[0] in "^_="
         self.last_pitch = p.text[-1].upper() if p.kind == "note" and not accidental else ""
         self.notes += 1
@@ -266,6 +287,7 @@ class BarClock:
         self.closing = self.deco = self.just_closed = self.broken_next = False
         self.octave_target = self.tie_octave if self.tie_letter else None
         self.tie_letter = None
+        self.note_decos, self.decos = self.decos, ""
 
     def _broken(self) -> None:
         """A>B: B is written with A's length, as abc2midi requires."""
@@ -290,6 +312,7 @@ class BarClock:
     def _bar_line(self, after_colon: bool = False) -> None:
         """A "|" (`after_colon`: the end of ":|", which always ends a section)."""
         if self.notes:
+            first_of_section = self.section_bars == 0
             need = self._form_needs()
             if after_colon:
                 self._end_section()
@@ -303,10 +326,11 @@ class BarClock:
             if kind in ("pickup", "part pickup") and self.section_lines <= 1 and not after_colon:
                 self.section_pickup = True
             if kind == "pickup":
-                self.pickup = self.part_pickup = used
-            elif kind == "part pickup":
-                self.part_pickup = used
-            elif kind == "completes":
+                self.pickup = used
+            if first_of_section:              # a part's first bar: its pickup, when short
+                self.part_pickup = used if kind in ("pickup", "part pickup") else Fraction(0)
+            self.section_bars += not after_colon
+            if kind == "completes":
                 self.need_delim = self.need_delim or not after_colon
             self.bars += 1
             self.last_bar = used
@@ -323,6 +347,8 @@ class BarClock:
         if self.section_notes:
             self.sections_done += 1
         self.section_lines, self.section_notes, self.section_pickup = 0, False, False
+        self.section_bars = 0
+        self.delimiters += 1
 
     def _inline_field(self, text: str) -> None:
         letter, _, value = text.partition(":")
@@ -416,6 +442,7 @@ def _marks(text: str) -> int:
     return text.count(",") + text.count("'")
 
 
+@lru_cache(maxsize=4096)
 def _suffix(kind: str, text: str) -> str:
     """The length written after a note, rest or chord ("", "2", "/", "3/2")."""
     if kind == "chord":

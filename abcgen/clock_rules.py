@@ -37,12 +37,13 @@ What it forbids, and why:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Union
 
 from abcgen import abc_fields
-from abcgen.abc_reader import DECORATION_LETTERS, LENGTH_RE
+from abcgen.abc_reader import DECORATION_LETTERS, LENGTH_RE, length_multiplier, tuplet_ratio
 from abcgen.vocab import END
 
 if TYPE_CHECKING:
@@ -57,12 +58,14 @@ TUPLETS = frozenset({2, 3, 4})
 NO_DIGITS: frozenset = frozenset()
 HALVING = frozenset({2, 4, 8})          # A/2, A/4, A/8: denominators abc2midi reads
 UNBOUNDED = Fraction(10 ** 9)           # room left in a bar of free meter
+ONE, EIGHTH = Fraction(1), Fraction(1, 8)
 
 
 # ----------------------------------------------------------------------------------------
-# states
+# states: hashable values, never changed once made (frozen=True would cost a third of the time the
+# sampler spends in the clock)
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Detail:
     """What the note being written (or the symbol before) allows next."""
     digits: frozenset = NO_DIGITS      # digits that may come next
@@ -74,7 +77,7 @@ class Detail:
     bracket: bool = False              # "]" may come next (as in "|]")
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Group:
     """Inside a chord, grace notes, chord symbol, !decoration! or "[K" (name says which)."""
     name: str
@@ -82,21 +85,23 @@ class Group:
     octave: str = ""                   # octave mark that may follow the last note
     more: bool = True                  # another note may come
     used: frozenset = frozenset()      # notes already in a chord (no note twice)
+    accidental: str = ""               # the accidental just written, waiting for its note
+    doubled: bool = False              # ... written twice already (^^, __)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Bracket:
     """Just after "[": a chord, an inline field or an ending "[1"."""
     endings: frozenset
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class InlineField:
     """Inside "[K:...": close it once its value is one we read."""
     closable: bool
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Empty:
     """A bar just began."""
     end_ok: bool                       # the tune may end (or "|]" be written) here
@@ -105,7 +110,7 @@ class Empty:
     detail: Detail
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Part:
     """A bar with room left."""
     short_ok: bool                     # it may close short (a pickup)
@@ -113,17 +118,18 @@ class Part:
     tuplet_open: bool
     colon_only: bool                   # it ends a repeated part: it closes with ":|"
     gate: frozenset | None
+    note_ok: bool                      # another note fits, at its shortest
     detail: Detail
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Full:
     """The bar is full: close it (":|" when colon_only)."""
     colon_only: bool
     detail: Detail
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Over:
     """The note being written overfills the bar: it must be shortened."""
     colon_only: bool
@@ -133,12 +139,12 @@ class Over:
 BarState = Union[Empty, Part, Full, Over]
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Finish:
     """"|]" was written, or the requested sections are: only the end may follow."""
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Delimiter:
     """The "|" just written closes a part: make it "|:", "||" or "|]" (or end the tune)."""
     colon_ok: bool
@@ -146,52 +152,52 @@ class Delimiter:
     double_ok: bool
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class OpenRepeat:
     """A repeated part opens with "|:" (":|:" right after the last part's ":|" will do)."""
     colon_ok: bool
     space_ok: bool
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Plain:
     """The "|" just written stays a plain bar line: the part goes on."""
     bar: BarState
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Colon:
     """":" was written: "|" must follow (":|")."""
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Accidental:
     """^ _ = lead to a note; `again` is the accidental that may double (^^, __)."""
     again: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Broken:
     """A>B: the second note comes right away."""
     bar: BarState
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Tie:
     """A tie waits for its note, the same pitch."""
     letter: str
     bar: BarState
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Decorated:
     """A decoration waits for its note."""
     bar: BarState
     grace_ok: bool                     # grace notes may come ({g} needs a note between groups)
-    paren_ok: bool                     # a slur may open (".(AB)" but not "T(AB)")
+    paren_ok: bool                     # a slur may open (".(AB)" but not "T(AB)" or "~(AB)")
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Next:
     """A bar clock's state: the bar's rules, and the line's: no blank line in the body (it would
     end the tune for every ABC reader), no header-field line (a letter then ":" at a line start)
@@ -219,13 +225,13 @@ def _policy(clock: BarClock):
         return Finish()
     if clock.need_delim:                  # no "|:" that opens a repeat at the very end
         ends_tune = clock.form_done_after_delimiter()
-        may_end = not clock.repeat_open and (not clock.form or ends_tune) and _may_end(clock)
-        return Delimiter(not clock.repeat_open and (clock.form_sections is None or not ends_tune),
-                         may_end, not clock.repeat_open and not (clock.form and ends_tune))
+        may_end = not clock.open_repeat and (not clock.form or ends_tune) and _may_end(clock)
+        return Delimiter(not clock.open_repeat and (clock.form_sections is None or not ends_tune),
+                         may_end, not clock.open_repeat and not (clock.form and ends_tune))
     if clock.part_repeats() and not clock.repeat_open and not clock.section_notes and not clock.notes:
         return OpenRepeat(prev == "|", prev != "|" or prev2 == ":")
     if clock.need_plain:
-        return Plain(_bar_state(clock))
+        return Plain(_tie_or_bar(clock))
     if prev == ":" and not clock.tuplet_spec and prev2 not in "|:":
         return Colon()                    # ":|" goes on
     if prev in "^_=" and prev:
@@ -233,10 +239,16 @@ def _policy(clock: BarClock):
     if clock.broken_next:
         return Broken(_bar_state(clock))
     if clock.tie_letter and not clock.open_note:
-        return Tie(clock.tie_letter, _bar_state(clock))
+        return _tie_or_bar(clock)
     if clock.deco:
-        return Decorated(_bar_state(clock), prev != "}", prev in ".~")
+        return Decorated(_bar_state(clock), prev != "}", prev == ".")
     return _bar_state(clock)
+
+
+def _tie_or_bar(clock: BarClock):
+    """A tie that waits for its note, else the bar's state."""
+    bar = _bar_state(clock)
+    return Tie(clock.tie_letter, bar) if clock.tie_letter and not clock.open_note else bar
 
 
 def _may_end(clock: BarClock) -> bool:
@@ -258,10 +270,12 @@ def _group_state(clock: BarClock):
     case = "" if marks >= MAX_OCTAVE_MARKS else "," if last.isupper() else "'" if last.islower() else ""
     notes = sum(c in NOTE_LETTERS for c in text)
     closable = notes > 0 and last not in "^_="
+    pending = text[len(text.rstrip("^_=")):]   # accidentals waiting for their note
+    accidental, doubled = pending[-1:], len(pending) > 1
     if name == "chord":                   # a double stop: two different notes at most
         used = frozenset(c for c in text if c in NOTE_LETTERS)
-        return Group(name, closable, case, notes < MAX_CHORD_NOTES, used)
-    return Group(name, closable, case, notes < MAX_GROUP_NOTES)
+        return Group(name, closable, case, notes < MAX_CHORD_NOTES, used, accidental, doubled)
+    return Group(name, closable, case, notes < MAX_GROUP_NOTES, frozenset(), accidental, doubled)
 
 
 def _bar_state(clock: BarClock) -> BarState:
@@ -269,38 +283,54 @@ def _bar_state(clock: BarClock) -> BarState:
     m, _ = clock.now()
     room = UNBOUNDED if length is None else length - m.length
     cadence = clock.cadence_letters()
-    # the notes that may come next when the next note, at its plain length, fills the bar
-    gate = cadence if cadence is not None and room <= m.duration(Fraction(1)) else None
+    # the notes that may come next when the next note, at its plain (or fixed) length, fills the bar
+    fixed = clock.broken_suffix if clock.broken_suffix is not None else clock.tuplet_suffix
+    plain = length_multiplier(*LENGTH_RE.fullmatch(fixed).groups()) if fixed else None
+    gate = cadence if cadence is not None and room <= m.duration(plain or ONE) else None
     if clock.notes == 0:
-        end_ok = clock.closing and clock.bars > 0 and not clock.repeat_open and \
+        end_ok = clock.closing and clock.bars > 0 and not clock.open_repeat and \
             (clock.form_sections is None or clock.form_done()) and _may_end(clock)
         # under a form, bar lines only at a section's edges (no empty bars inside it)
+        # no "||" inside a repeat, no "|||", no "|:|"
         lines_ok = (not clock.form or (not clock.section_notes and clock.blank)) \
-            and not (clock.prev == "|" and (clock.repeat_open or clock.prev2 == "|"))  # no "||" inside a
-        # repeat, no "|||"
+            and not (clock.prev == "|" and (clock.open_repeat or clock.prev2 == "|")) \
+            and not (clock.prev == ":" and clock.prev2 == "|")
         return Empty(end_ok, lines_ok, gate, _detail(clock, None))
     # closing this bar must be ":|" when it ends a part inside an open or requested repeat
     short = clock.short_kind()
     delimiter = (clock.form and clock.last_bar_of_part()) or short == "completes"
-    colon_only = delimiter and (clock.repeat_open or clock.part_repeats())
+    colon_only = delimiter and (clock.open_repeat or clock.part_repeats())
     strict = cadence is not None and clock.last_pitch not in cadence
-    if room < 0:
-        return Over(colon_only, _detail(clock, room, strict)) if clock.open_note else Full(colon_only, Detail())
+    tie_ok = not delimiter               # no tie into the next part (or past the end)
+    # a tuplet's first note is too long when the rest of the tuplet, at its length, would not fit
+    crowded = clock.open_note and clock.tuplet_first and room < m.last * m.tuplet_left
+    if room < 0 or crowded:
+        return Over(colon_only, _detail(clock, room, strict, tie_ok and not crowded)) if clock.open_note \
+            else Full(colon_only, Detail())
     if room == 0:
-        return Full(colon_only, _detail(clock, room, strict))
-    broken_ok = clock.open_note and m.tuplet_left == 0 and clock.exact is None and room >= m.last
-    return Part(short is not None, broken_ok, m.tuplet_left > 0, colon_only, gate, _detail(clock, room, strict))
+        return Full(colon_only, _detail(clock, room, strict, tie_ok))
+    # a broken rhythm pairs two plain notes of one tuplet-free stretch (abc2midi lengthens H, shortens .)
+    broken_ok = clock.open_note and m.tuplet_left == 0 and clock.measure.tuplet_left == 0 \
+        and clock.exact is None and room >= m.last and not clock.note_decos
+    # a part that ends the tune may end short only on the tonic
+    ends_tune = short == "completes" and clock.form and clock.form_done_after_delimiter()
+    short_ok = short is not None and not (ends_tune and clock.cadence is not None
+                                          and clock.last_pitch != clock.cadence[0])
+    note_ok = room >= m.duration(EIGHTH)   # the next note fits at its shortest (A/8)
+    return Part(short_ok, broken_ok, m.tuplet_left > 0, colon_only, gate, note_ok,
+                _detail(clock, room, strict, tie_ok))
 
 
-def _detail(clock: BarClock, room: Fraction | None, strict: bool = False) -> Detail:
+def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok: bool = True) -> Detail:
     """What the symbol just written allows next; `room` is what is left of the bar (None at the
     start of a bar); `strict`: the note being written may not fill the bar (it is not a note the
     bar may end on)."""
     colon = _colon_ok(clock) and (clock.notes == 0 or clock._form_needs() != "plain")
-    if clock.after_paren:                 # "(3": a tuplet, never inside another
-        return Detail(digits=TUPLETS if clock.measure.tuplet_left == 0 else NO_DIGITS, colon=colon)
+    if clock.after_paren:                 # "(3": a tuplet, never inside another, and only where it fits
+        return Detail(digits=_tuplets(clock, room) if clock.measure.tuplet_left == 0 else NO_DIGITS,
+                      colon=colon)
     if room is None:                      # just after a bar line: an ending may be numbered
-        return Detail(digits=_ending_digits(clock), colon=colon, bracket=clock.prev == "|")
+        return Detail(digits=_ending_digits(clock), colon=colon, bracket=clock.prev == "|" != clock.prev2)
     if not clock.open_note:
         return Detail(colon=colon)
     letter = clock.letter
@@ -311,13 +341,15 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False) -> Det
         octave = "," if letter.isupper() else "'"
         if clock.octave_target is not None:   # a tied-to note: the same octave as its tie
             return Detail(must=octave)
-    tie = letter is not None
+    tie = letter is not None and tie_ok and not clock.note_decos   # abc2midi plays ~ and T as several notes
     if clock.exact is not None:           # the suffix is fixed by a broken rhythm
         if suffix == clock.exact or not clock.exact.startswith(suffix):
-            return Detail(octave=octave, tie=tie, colon=colon)
+            return Detail(octave=octave, tie=tie and room >= 0, colon=colon)
         return Detail(octave=octave, must=clock.exact[len(suffix)])
     m, base = clock.now()
-    fits = (room + m.last) / base         # the multiplier that fills the bar exactly
+    # the multiplier that fills the bar exactly; a tuplet's first note leaves room for the rest of
+    # the tuplet, whose notes all take its length
+    fits = (room + m.last) / base / (1 + (m.tuplet_left if clock.tuplet_first else 0))
 
     def ok(mult) -> bool:
         return mult < fits if strict else mult <= fits
@@ -329,13 +361,24 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False) -> Det
         more = slashes == "/" and not den
         digits = frozenset(d for d in HALVING if ok(Fraction(n, d))) if more else NO_DIGITS
         return Detail(digits=digits, slash=more and ok(Fraction(n, 4)), tie=tie, colon=colon)
-    if not num:
-        digits = frozenset(d for d in range(2, 10) if ok(d))
-    elif num == "1":
-        digits = frozenset(d for d in range(0, 7) if ok(10 + d))
+    top = math.floor(fits)                # the longest whole multiplier that fits
+    if strict and top == fits:
+        top -= 1
+    if not num:                           # A2 .. A9
+        digits = frozenset(range(2, min(top, 9) + 1))
+    elif num == "1":                      # A10 .. A16
+        digits = frozenset(range(0, min(top - 10, 6) + 1))
     else:
         digits = NO_DIGITS
     return Detail(digits=digits, slash=ok(Fraction(n, 8)), octave=octave, tie=tie, colon=colon)
+
+
+def _tuplets(clock: BarClock, room: Fraction | None) -> frozenset:
+    """The tuplets ("(2", "(3", "(4") whose notes all fit in the bar at their shortest."""
+    if room is None:
+        room = clock.bar_length_now() or UNBOUNDED
+    shortest = clock.measure.duration(EIGHTH)
+    return frozenset(p for p in TUPLETS if room >= p * shortest * tuplet_ratio(f"({p}", clock.measure.meter)[1])
 
 
 def _ending_digits(clock: BarClock) -> frozenset:
@@ -344,9 +387,12 @@ def _ending_digits(clock: BarClock) -> frozenset:
     counts as open until a repeat closes), never before the first note."""
     if clock.notes or not clock.prev or clock.prev not in "|[" or clock.form or not clock.bars:
         return NO_DIGITS
+    if not clock.first_ending and not clock.section_bars:
+        return NO_DIGITS                  # a first ending needs a bar of its repeat before it
     if clock.first_ending:
         return frozenset({2}) if clock.just_closed else NO_DIGITS
-    return frozenset({1}) if clock.repeat_open or clock.repeats_closed == 0 else NO_DIGITS
+    opened = clock.repeat_open or (clock.repeats_closed == 0 and clock.delimiters == 0)
+    return frozenset({1}) if opened and not clock.ending_open else NO_DIGITS
 
 
 def _colon_ok(clock: BarClock) -> bool:
@@ -354,7 +400,7 @@ def _colon_ok(clock: BarClock) -> bool:
     if clock.tuplet_spec:
         return False                      # "(3:2:3" ratios are not written
     if prev == "|":
-        return not clock.repeat_open      # "|:" opens a repeat
+        return not clock.open_repeat      # "|:" opens a repeat
     if prev == "]":
         return False
     if prev == ":":
@@ -386,6 +432,7 @@ GROUP_RULES = {  # what may come next inside a group, given whether it may close
 }
 WRITTEN = frozenset(" \n|:[](){<>-/,'^_=.~")   # the symbols a body is written with
 FULL_OK = frozenset("|: )")        # a full bar: close it (a slur may end first)
+DECORATIONS = DECORATION_LETTERS - {"k"}   # "k" is no ABC 2.1 decoration; abc2midi ignores it
 DECORATED = NOTE_LETTERS | frozenset("^_=")   # what a decoration precedes: a note, one decoration at a time
                                               # (music21 reads "TLc" or "~Tc" as a note it cannot pitch)
 
@@ -408,6 +455,8 @@ def _allows(state, c: str) -> bool:
                 return c == state.octave
             if c in NOTE_TEXT and (not state.more or c in state.used):
                 return False
+            if c in "^_=" and state.accidental and (c != state.accidental or c == "=" or state.doubled):
+                return False                   # "^", "^^", "_", "__", "=": one accidental a note
         return GROUP_RULES[state.name](c, state.closable)
     if kind is Bracket:                    # a chord, a field or an ending "[1"
         return (c in NOTE_TEXT) or c in INLINE_FIELDS or (c.isdigit() and int(c) in state.endings)
@@ -428,8 +477,8 @@ def _allows(state, c: str) -> bool:
         return c not in "|]:" and not c.isdigit() and _allows(state.bar, c)
     if kind is Tie:
         bar_open = type(state.bar) in (Empty, Part)
-        if c == state.letter or c in ".~()" or c in DECORATION_LETTERS:
-            return bar_open
+        if c == state.letter or c in "()":
+            return bar_open               # no decoration on a tied-to note (abc2midi plays ~ as notes)
         return c in " \n|" and _allows(state.bar, c)
     if kind is Broken:
         return (c in NOTE_STARTS or c in "^_=") and _allows(state.bar, c)
@@ -439,7 +488,7 @@ def _allows(state, c: str) -> bool:
         if c == "(":
             return state.paren_ok and _allows(state.bar, c)
         if c.isdigit():
-            return _allows(state.bar, c)   # "~(3": a tuplet
+            return False                   # abc2midi reads no tuplet after a decoration (".(3", "~(3")
         return c in DECORATED and type(state.bar) in (Empty, Part) and _allows(state.bar, c)
     return _bar_allows(state, c)
 
@@ -450,13 +499,15 @@ def _bar_allows(state: BarState, c: str) -> bool:
         return False                       # no new !decoration! or "text": the model loses its way in them;
                                            # no comment, overlay or stray symbol
     detail = state.detail
+    if detail.must is not None:            # the note being written must go on (a fixed length)
+        return c == detail.must or (c in ",'" and c in detail.octave)
     gate = state.gate if kind in (Empty, Part) else None
+    if kind is Part and not state.note_ok and (c in NOTE_STARTS or c in "^_=[(.~{" or c in DECORATIONS):
+        return False                       # no room left for another note, nor for what leads to one
     if gate is not None and (c in NOTE_STARTS or c in "^_=["):
         return c in NOTE_LETTERS and c.upper() in gate   # the note that ends a part: tonic chord
     if c == "|" and kind in (Over, Full, Part) and state.colon_only:
         return False                       # this bar ends a repeated part: ":|"
-    if detail.must is not None:
-        return c == detail.must or (c in ",'" and c in detail.octave)
     if c.isdigit():
         return int(c) in detail.digits
     if c == "/":
@@ -474,7 +525,7 @@ def _bar_allows(state: BarState, c: str) -> bool:
     if kind is Full:
         return c in FULL_OK
     if c.isalpha():                        # notes, rests and one-letter decorations, no words
-        return c in NOTE_STARTS or c in DECORATION_LETTERS
+        return c in NOTE_STARTS or c in DECORATIONS
     if kind is Empty:
         if c in "|:":
             return state.lines_ok
