@@ -65,9 +65,11 @@ class BarClock:
         self.broken_next = False          # a broken rhythm waits for its second note
         self.deco = False                 # a decoration waits for its note
         self.repeat_open = False          # a "|:" waits for its ":|"
+        self.reopened = False             # ... and it was opened by ":|:" or "::"
         self.repeats_closed = 0
         self.first_ending = False         # a first ending waits for its second
         self.ending_open = False          # a first ending waits for the ":|" that closes it
+        self.second_ending = False        # a second ending is being written (it ends at "||" or "|]")
         self.last_suffix = ""             # the length written after the last note finished
         self.delimiters = 0               # section ends written so far
         self.section_bars = 0             # bars closed in the current section
@@ -299,11 +301,13 @@ class BarClock:
 
     def _ending(self, number: str) -> None:
         self.first_ending = number == "1"
+        self.second_ending = number == "2"
         self.ending_open = self.ending_open or self.first_ending
 
     def _colon(self, prev: str, prev2: str) -> None:
         if prev == "|" or (prev == ":" and prev2 != "|"):   # "|:" or the second colon of "::"
             self.repeat_open = True
+            self.reopened = prev == ":" or prev2 == ":"     # ":|:" or "::" (abc2midi then reads no "|1")
         elif prev != ":":                                   # ":|" or the first colon of "::"
             self.repeat_open = self.ending_open = False
             self.repeats_closed += 1
@@ -349,6 +353,7 @@ class BarClock:
         self.section_lines, self.section_notes, self.section_pickup = 0, False, False
         self.section_bars = 0
         self.delimiters += 1
+        self.second_ending = False
 
     def _inline_field(self, text: str) -> None:
         letter, _, value = text.partition(":")
@@ -373,6 +378,14 @@ class BarClock:
             return None
         bars += self.full_bars and self.section_pickup     # a pickup is on top of the full bars
         return "delimiter" if self.section_lines + 1 >= bars else "plain"
+
+    def next_bar_ends_part(self) -> bool:
+        """Under a form, whether the bar after this one is its part's last."""
+        self.section_lines += 1
+        try:
+            return self._form_needs() == "delimiter"
+        finally:
+            self.section_lines -= 1
 
     def part_repeats(self) -> bool:
         """Whether the current section of the requested form is written |: ... :|."""

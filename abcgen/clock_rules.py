@@ -194,7 +194,8 @@ class Decorated:
     """A decoration waits for its note."""
     bar: BarState
     grace_ok: bool                     # grace notes may come ({g} needs a note between groups)
-    paren_ok: bool                     # a slur may open (".(AB)" but not "T(AB)" or "~(AB)")
+    paren_ok: bool                     # a slur may open (".(AB)", "{g}(AB)", but not "T(AB)" or "~(AB)")
+    tuplet_ok: bool = False            # "{g}(" may go on to a tuplet
 
 
 @dataclass(unsafe_hash=True)
@@ -241,7 +242,7 @@ def _policy(clock: BarClock):
     if clock.tie_letter and not clock.open_note:
         return _tie_or_bar(clock)
     if clock.deco:
-        return Decorated(_bar_state(clock), prev != "}", prev == ".")
+        return Decorated(_bar_state(clock), prev != "}", prev in ".}", prev == "(" and prev2 == "}")
     return _bar_state(clock)
 
 
@@ -301,7 +302,9 @@ def _bar_state(clock: BarClock) -> BarState:
     delimiter = (clock.form and clock.last_bar_of_part()) or short == "completes"
     colon_only = delimiter and (clock.open_repeat or clock.part_repeats())
     strict = cadence is not None and clock.last_pitch not in cadence
-    tie_ok = not delimiter               # no tie into the next part (or past the end)
+    # no tie into the next part (or past the end), nor into a part's last bar, whose last note is its
+    # cadence
+    tie_ok = not delimiter and not (clock.cadence is not None and clock.next_bar_ends_part())
     # a tuplet's first note is too long when the rest of the tuplet, at its length, would not fit
     crowded = clock.open_note and clock.tuplet_first and room < m.last * m.tuplet_left
     if room < 0 or crowded:
@@ -330,6 +333,8 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
         return Detail(digits=_tuplets(clock, room) if clock.measure.tuplet_left == 0 else NO_DIGITS,
                       colon=colon)
     if room is None:                      # just after a bar line: an ending may be numbered
+        if clock.first_ending and clock.just_closed and clock.prev == "|":
+            return Detail(must="2")        # the repeat that closes a first ending goes on to the second
         return Detail(digits=_ending_digits(clock), colon=colon, bracket=clock.prev == "|" != clock.prev2)
     if not clock.open_note:
         return Detail(colon=colon)
@@ -364,8 +369,8 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
     top = math.floor(fits)                # the longest whole multiplier that fits
     if strict and top == fits:
         top -= 1
-    if not num:                           # A2 .. A9
-        digits = frozenset(range(2, min(top, 9) + 1))
+    if not num:                           # A1 .. A9 (A10 .. A16 after the 1)
+        digits = frozenset(range(1, min(top, 9) + 1))
     elif num == "1":                      # A10 .. A16
         digits = frozenset(range(0, min(top - 10, 6) + 1))
     else:
@@ -391,7 +396,7 @@ def _ending_digits(clock: BarClock) -> frozenset:
         return NO_DIGITS                  # a first ending needs a bar of its repeat before it
     if clock.first_ending:
         return frozenset({2}) if clock.just_closed else NO_DIGITS
-    opened = clock.repeat_open or (clock.repeats_closed == 0 and clock.delimiters == 0)
+    opened = (clock.repeat_open and not clock.reopened) or (clock.repeats_closed == 0 and clock.delimiters == 0)
     return frozenset({1}) if opened and not clock.ending_open else NO_DIGITS
 
 
@@ -405,7 +410,8 @@ def _colon_ok(clock: BarClock) -> bool:
         return False
     if prev == ":":
         return prev2 != ":" and prev2 != "|"   # "::", never ":::"
-    return True                           # ":|" (repeats from the last part)
+    # ":|" (repeats from the last part), not on the opening pickup, not on a bar with no notes
+    return clock.bars > 0 and clock.notes > 0 and not clock.second_ending
 
 
 def _field_ok(text: str) -> bool:
@@ -480,15 +486,15 @@ def _allows(state, c: str) -> bool:
         if c == state.letter or c in "()":
             return bar_open               # no decoration on a tied-to note (abc2midi plays ~ as notes)
         return c in " \n|" and _allows(state.bar, c)
-    if kind is Broken:
-        return (c in NOTE_STARTS or c in "^_=") and _allows(state.bar, c)
+    if kind is Broken:                     # slurs may come between (A>(B, (A>)B)
+        return (c in NOTE_STARTS or c in "^_=" or c in "()") and _allows(state.bar, c)
     if kind is Decorated:
         if c == "{" and not state.grace_ok:
             return False                   # grace notes need a note between them
         if c == "(":
             return state.paren_ok and _allows(state.bar, c)
-        if c.isdigit():
-            return False                   # abc2midi reads no tuplet after a decoration (".(3", "~(3")
+        if c.isdigit():                    # a tuplet after grace notes, "{g}(3", not after a decoration
+            return state.tuplet_ok and _allows(state.bar, c)   # (abc2midi misreads ".(3", "~(3")
         return c in DECORATED and type(state.bar) in (Empty, Part) and _allows(state.bar, c)
     return _bar_allows(state, c)
 
