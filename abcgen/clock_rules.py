@@ -411,7 +411,8 @@ def _colon_ok(clock: BarClock) -> bool:
     if prev == ":":
         return prev2 != ":" and prev2 != "|"   # "::", never ":::"
     # ":|" (repeats from the last part), not on the opening pickup, not on a bar with no notes
-    return clock.bars > 0 and clock.notes > 0 and not clock.second_ending
+    pickup = clock.bars == 0 and clock.short_kind() != "full"
+    return not pickup and clock.notes > 0 and not clock.second_ending
 
 
 def _field_ok(text: str) -> bool:
