@@ -90,12 +90,6 @@ class Group:
 
 
 @dataclass(unsafe_hash=True)
-class Bracket:
-    """Just after "[": a chord, an inline field or an ending "[1"."""
-    endings: frozenset
-
-
-@dataclass(unsafe_hash=True)
 class InlineField:
     """Inside "[K:...": close it once its value is one we read."""
     closable: bool
@@ -124,56 +118,26 @@ class Part:
 
 @dataclass(unsafe_hash=True)
 class Full:
-    """The bar is full: close it (":|" when colon_only)."""
+    """The bar is full: close it (":|" when colon_only); `over`: the note being written overfills
+    it and must be shortened first."""
     colon_only: bool
     detail: Detail
+    over: bool = False
 
 
 @dataclass(unsafe_hash=True)
-class Over:
-    """The note being written overfills the bar: it must be shortened."""
-    colon_only: bool
-    detail: Detail
+class Only:
+    """Exactly these characters may come next (after ":", an accidental, "[", "|]", ...)."""
+    chars: frozenset
 
 
-BarState = Union[Empty, Part, Full, Over]
-
-
-@dataclass(unsafe_hash=True)
-class Finish:
-    """"|]" was written, or the requested sections are: only the end may follow."""
-
-
-@dataclass(unsafe_hash=True)
-class Delimiter:
-    """The "|" just written closes a part: make it "|:", "||" or "|]" (or end the tune)."""
-    colon_ok: bool
-    end_ok: bool
-    double_ok: bool
-
-
-@dataclass(unsafe_hash=True)
-class OpenRepeat:
-    """A repeated part opens with "|:" (":|:" right after the last part's ":|" will do)."""
-    colon_ok: bool
-    space_ok: bool
+BarState = Union[Empty, Part, Full]
 
 
 @dataclass(unsafe_hash=True)
 class Plain:
     """The "|" just written stays a plain bar line: the part goes on."""
     bar: BarState
-
-
-@dataclass(unsafe_hash=True)
-class Colon:
-    """":" was written: "|" must follow (":|")."""
-
-
-@dataclass(unsafe_hash=True)
-class Accidental:
-    """^ _ = lead to a note; `again` is the accidental that may double (^^, __)."""
-    again: str
 
 
 @dataclass(unsafe_hash=True)
@@ -223,20 +187,24 @@ def _policy(clock: BarClock):
         return _group_state(clock)
     prev, prev2 = clock.prev, clock.prev2
     if clock.ended or (clock.form_done() and not clock.need_delim and prev not in ":"):
-        return Finish()
+        return FINISH                     # "|]" was written, or the requested sections are
     if clock.need_delim:                  # no "|:" that opens a repeat at the very end
         ends_tune = clock.form_done_after_delimiter()
         may_end = not clock.open_repeat and (not clock.form or ends_tune) and _may_end(clock)
-        return Delimiter(not clock.open_repeat and (clock.form_sections is None or not ends_tune),
-                         may_end, not clock.open_repeat and not (clock.form and ends_tune))
+        colon_ok = not clock.open_repeat and (clock.form_sections is None or not ends_tune)
+        double_ok = not clock.open_repeat and not (clock.form and ends_tune)
+        # the "|" just written closes a part: make it "|:", "||" or "|]", or end the tune
+        return Only(frozenset(":" * colon_ok + "|" * double_ok) | (ENDS if may_end else frozenset()))
     if clock.part_repeats() and not clock.repeat_open and not clock.section_notes and not clock.notes:
-        return OpenRepeat(prev == "|", prev != "|" or prev2 == ":")
+        # a repeated part opens with "|:" (":|:" right after the last part's ":|" will do)
+        space_ok = prev != "|" or prev2 == ":"
+        return Only(frozenset((":" if prev == "|" else "|") + " \n" * space_ok))
     if clock.need_plain:
         return Plain(_tie_or_bar(clock))
     if prev == ":" and not clock.tuplet_spec and prev2 not in "|:":
-        return Colon()                    # ":|" goes on
+        return Only(frozenset("|"))       # ":|" goes on (":|:" rather than the "::" shorthand)
     if prev in "^_=" and prev:
-        return Accidental(prev if prev2 != prev and prev != "=" else "")
+        return Only(NOTE_LETTERS | frozenset(prev if prev2 != prev and prev != "=" else ""))  # ^^, __
     if clock.broken_next:
         return Broken(_bar_state(clock))
     if clock.tie_letter and not clock.open_note:
@@ -260,7 +228,8 @@ def _may_end(clock: BarClock) -> bool:
 def _group_state(clock: BarClock):
     name = clock.group
     if name == "bracket":
-        return Bracket(_ending_digits(clock))
+        # just after "[": a chord, an inline field or an ending "[1"
+        return Only(frozenset(NOTE_TEXT) | INLINE_FIELDS | frozenset(str(d) for d in _ending_digits(clock)))
     if name == "field":
         return InlineField(_field_ok(clock.group_text))
     # closable once it holds a note; octave marks only after a letter of the right case (at most
@@ -308,7 +277,7 @@ def _bar_state(clock: BarClock) -> BarState:
     # a tuplet's first note is too long when the rest of the tuplet, at its length, would not fit
     crowded = clock.open_note and clock.tuplet_first and room < m.last * m.tuplet_left
     if room < 0 or crowded:
-        return Over(colon_only, _detail(clock, room, strict, tie_ok and not crowded)) if clock.open_note \
+        return Full(colon_only, _detail(clock, room, strict, tie_ok and not crowded), True) if clock.open_note \
             else Full(colon_only, Detail())
     if room == 0:
         return Full(colon_only, _detail(clock, room, strict, tie_ok))
@@ -439,6 +408,8 @@ GROUP_RULES = {  # what may come next inside a group, given whether it may close
 }
 WRITTEN = frozenset(" \n|:[](){<>-/,'^_=.~")   # the symbols a body is written with
 FULL_OK = frozenset("|: )")        # a full bar: close it (a slur may end first)
+ENDS = frozenset({"]", END})       # "|]", or the end right after a bar line
+FINISH = Only(frozenset({END, "\n"}))
 DECORATIONS = DECORATION_LETTERS - {"k"}   # "k" is no ABC 2.1 decoration; abc2midi ignores it
 DECORATED = NOTE_LETTERS | frozenset("^_=")   # what a decoration precedes: a note, one decoration at a time
                                               # (music21 reads "TLc" or "~Tc" as a note it cannot pitch)
@@ -454,7 +425,9 @@ def allows(state: Next, c: str) -> bool:
 def _allows(state, c: str) -> bool:
     """Whether character `c` may come next under the bar's rules (`next_state`)."""
     kind = type(state)
-    if c == END and kind in (Group, Bracket, InlineField, Colon, Accidental, OpenRepeat, Plain):
+    if kind is Only:
+        return c in state.chars
+    if c == END and kind in (Group, InlineField, Plain):
         return False
     if kind is Group:
         if state.name in ("chord", "grace"):   # notes without lengths (a chord's goes after its "]")
@@ -465,21 +438,8 @@ def _allows(state, c: str) -> bool:
             if c in "^_=" and state.accidental and (c != state.accidental or c == "=" or state.doubled):
                 return False                   # "^", "^^", "_", "__", "=": one accidental a note
         return GROUP_RULES[state.name](c, state.closable)
-    if kind is Bracket:                    # a chord, a field or an ending "[1"
-        return (c in NOTE_TEXT) or c in INLINE_FIELDS or (c.isdigit() and int(c) in state.endings)
     if kind is InlineField:
         return c not in "\n|[]" or (c == "]" and state.closable)
-    if kind is Colon:                      # ":|" (write ":|:" rather than the "::" shorthand)
-        return c == "|"
-    if kind is Accidental:                 # ^ _ = lead to a note (or ^^, __)
-        return c in NOTE_LETTERS or (c == state.again and c != "")
-    if kind is Finish:
-        return c == END or c == "\n"
-    if kind is Delimiter:                  # "|:", "|" + end, "||"
-        return (c == "|" and state.double_ok) or (c == "]" and state.end_ok) \
-            or (c == ":" and state.colon_ok) or (c == END and state.end_ok)
-    if kind is OpenRepeat:
-        return (c == ":" and state.colon_ok) or (c in " \n" and state.space_ok) or (c == "|" and not state.colon_ok)
     if kind is Plain:
         return c not in "|]:" and not c.isdigit() and _allows(state.bar, c)
     if kind is Tie:
@@ -513,7 +473,7 @@ def _bar_allows(state: BarState, c: str) -> bool:
         return False                       # no room left for another note, nor for what leads to one
     if gate is not None and (c in NOTE_STARTS or c in "^_=["):
         return c in NOTE_LETTERS and c.upper() in gate   # the note that ends a part: tonic chord
-    if c == "|" and kind in (Over, Full, Part) and state.colon_only:
+    if c == "|" and kind in (Full, Part) and state.colon_only:
         return False                       # this bar ends a repeated part: ":|"
     if c.isdigit():
         return int(c) in detail.digits
@@ -527,10 +487,8 @@ def _bar_allows(state: BarState, c: str) -> bool:
         return False
     if c == "]":                           # "|]" only where the tune may end
         return detail.bracket and (kind is not Empty or state.end_ok)
-    if kind is Over:
-        return False
     if kind is Full:
-        return c in FULL_OK
+        return c in FULL_OK and not state.over
     if c.isalpha():                        # notes, rests and one-letter decorations, no words
         return c in NOTE_STARTS or c in DECORATIONS
     if kind is Empty:

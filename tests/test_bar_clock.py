@@ -6,7 +6,7 @@ from abcgen import abc as abctools
 from fractions import Fraction
 
 from abcgen.bar_clock import BarClock
-from abcgen.clock_rules import Empty, Over, allows
+from abcgen.clock_rules import Empty, Full, allows
 from abcgen.sample import Header, Sampler, Settings
 from abcgen.vocab import END, Vocab
 
@@ -62,7 +62,7 @@ def test_note_lengths_that_overfill_are_forbidden():
     assert ok("ABcd efg", "2") and not ok("ABcd efg", "3")
     assert ok("ABcd e", "4") and not ok("ABcd e", "5")
     over = clock("ABcd efga/b")                  # 8.5 eighths: only shortening may follow
-    assert isinstance(over.state().policy, Over)
+    assert isinstance(over.state().policy, Full) and over.state().policy.over
     assert allows(over.state(), "/") and not allows(over.state(), "|") and not allows(over.state(), "-")
 
 
