@@ -9,12 +9,13 @@ into what may come next (`BarClock.state()` and `allows`); the validator has the
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from abcgen import abc_fields
 from abcgen.abc_reader import NOTE_RE, ONE, TUPLET_RE, Lexer, Measure, Pending, Token, chord_multiplier, multiplier
-from abcgen.clock_rules import Next, allows, next_state  # noqa: F401 - allows: the clock's public pair
+from abcgen.clock_rules import Next, next_state
 
 NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
 DECORATION_CHARS = frozenset(".~HLMOPSTuvk")  # what marks the next note (the one-letter decorations)
@@ -36,6 +37,36 @@ def tonic_letters(key: str | None) -> tuple[str, frozenset] | None:
         return None
     i = STEPS.index(key[0])
     return key[0], frozenset(STEPS[(i + k) % 7] for k in (0, 2, 4))
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the tune is asked to be: a form (sections, bars per section, which repeat, bars counted
+    as musicians count them), a key's cadence and a melody's range."""
+    sections: int | None = None
+    bars: tuple[int | None, ...] = ()
+    repeats: tuple[bool, ...] = ()
+    full_bars: bool = False
+    cadence: tuple[str, frozenset] | None = None   # the mode's final and its tonic triad
+    low: int | None = None                         # the range as pitch_index values
+    high: int | None = None
+
+    @cached_property
+    def form(self) -> bool:
+        """Whether a form is asked for at all."""
+        return self.sections is not None or any(b is not None for b in self.bars)
+
+
+@dataclass
+class Repeats:
+    """Repeat signs and endings written so far."""
+    open: bool = False            # a "|:" waits for its ":|"
+    reopened: bool = False        # ... and it was opened by ":|:" or "::" (abc2midi then reads no "|1")
+    closed: int = 0               # repeats closed so far
+    just_closed: bool = False     # a repeat just closed and no note came since
+    first_ending: bool = False    # a first ending waits for its second
+    ending_open: bool = False     # a first ending waits for the ":|" that closes it
+    second_ending: bool = False   # a second ending is being written (it ends at "||" or "|]")
 
 
 class BarClock:
@@ -64,22 +95,15 @@ class BarClock:
         self.octave_target: int | None = None  # a tied-to note must repeat the marks
         self.broken_next = False          # a broken rhythm waits for its second note
         self.deco = False                 # a decoration waits for its note
-        self.repeat_open = False          # a "|:" waits for its ":|"
-        self.reopened = False             # ... and it was opened by ":|:" or "::"
-        self.repeats_closed = 0
-        self.first_ending = False         # a first ending waits for its second
-        self.ending_open = False          # a first ending waits for the ":|" that closes it
-        self.second_ending = False        # a second ending is being written (it ends at "||" or "|]")
+        self.repeats = Repeats()
         self.last_suffix = ""             # the length written after the last note finished
         self.delimiters = 0               # section ends written so far
         self.section_bars = 0             # bars closed in the current section
         self.decos = ""                   # decorations written since the last note
         self.note_decos = ""              # ... and those on the note being written
-        self.just_closed = False          # a repeat just closed and no note came since
-        # the requested form, and where the writer is in it
-        self.form_sections, self.form_bars = sections, list(bars)
-        self.form = sections is not None or any(b is not None for b in self.form_bars)
-        self.form_repeats, self.full_bars = tuple(repeats), full_bars
+        self.asked = Asked(sections, tuple(bars), tuple(repeats), full_bars, tonic_letters(key),
+                           pitch_index(low) if low else None, pitch_index(high) if high else None)
+        # where the writer is in the requested form
         self.sections_done = 0
         self.section_lines = 0            # plain bar lines since the section's first note
         self.section_notes = False
@@ -87,11 +111,7 @@ class BarClock:
         self.plain_pending = False        # a plain "|" that a next "|", "]" or ":" makes a delimiter
         self.need_plain = False           # the section goes on: the "|" just written must stay plain
         self.blank = True                 # only bar lines and spaces since the last bar line
-        # cadences and range
-        self.cadence = tonic_letters(key)
         self.last_pitch: str | None = None   # letter of the last note ("" for a rest, a chord or an accidental)
-        self.low = pitch_index(low) if low else None
-        self.high = pitch_index(high) if high else None
         self.ended = False                # "|]" was written: only the end may follow
         self._now_cache: tuple[Measure, Fraction] | None = None
 
@@ -269,7 +289,7 @@ class BarClock:
     @property
     def open_repeat(self) -> bool:
         """A repeat, or a first ending, waits for its ":|"."""
-        return self.repeat_open or self.ending_open
+        return self.repeats.open or self.repeats.ending_open
 
     @property
     def tuplet_left(self) -> int:
@@ -279,14 +299,14 @@ class BarClock:
 
     def _start_note(self, p: Pending) -> None:
         self.exact = self.broken_suffix if self.broken_suffix is not None else self.tuplet_suffix
-        if self.just_closed:
-            self.first_ending = False         # the repeat closed without a second ending
+        if self.repeats.just_closed:
+            self.repeats.first_ending = False         # the repeat closed without a second ending
         self.broken_suffix = None
         accidental = p.kind == "note" and p.text[0] in "^_="
         self.last_pitch = p.text[-1].upper() if p.kind == "note" and not accidental else ""
         self.notes += 1
         self.section_notes = True
-        self.closing = self.deco = self.just_closed = self.broken_next = False
+        self.closing = self.deco = self.repeats.just_closed = self.broken_next = False
         self.octave_target = self.tie_octave if self.tie_letter else None
         self.tie_letter = None
         self.note_decos, self.decos = self.decos, ""
@@ -300,18 +320,18 @@ class BarClock:
         self.closing = False
 
     def _ending(self, number: str) -> None:
-        self.first_ending = number == "1"
-        self.second_ending = number == "2"
-        self.ending_open = self.ending_open or self.first_ending
+        self.repeats.first_ending = number == "1"
+        self.repeats.second_ending = number == "2"
+        self.repeats.ending_open = self.repeats.ending_open or self.repeats.first_ending
 
     def _colon(self, prev: str, prev2: str) -> None:
         if prev == "|" or (prev == ":" and prev2 != "|"):   # "|:" or the second colon of "::"
-            self.repeat_open = True
-            self.reopened = prev == ":" or prev2 == ":"     # ":|:" or "::" (abc2midi then reads no "|1")
+            self.repeats.open = True
+            self.repeats.reopened = prev == ":" or prev2 == ":"     # ":|:" or "::" (abc2midi then reads no "|1")
         elif prev != ":":                                   # ":|" or the first colon of "::"
-            self.repeat_open = self.ending_open = False
-            self.repeats_closed += 1
-            self.just_closed = True
+            self.repeats.open = self.repeats.ending_open = False
+            self.repeats.closed += 1
+            self.repeats.just_closed = True
 
     def _bar_line(self, after_colon: bool = False) -> None:
         """A "|" (`after_colon`: the end of ":|", which always ends a section)."""
@@ -353,7 +373,7 @@ class BarClock:
         self.section_lines, self.section_notes, self.section_pickup = 0, False, False
         self.section_bars = 0
         self.delimiters += 1
-        self.second_ending = False
+        self.repeats.second_ending = False
 
     def _inline_field(self, text: str) -> None:
         letter, _, value = text.partition(":")
@@ -370,13 +390,13 @@ class BarClock:
     def _form_needs(self) -> str | None:
         """What the bar line closing the current bar must be under the requested form: a
         "delimiter" (the section has its bars), "plain" (it has not), or None (free)."""
-        if not self.form:
+        if not self.asked.form:
             return None
         k = self.sections_done
-        bars = self.form_bars[k] if k < len(self.form_bars) else None
+        bars = self.asked.bars[k] if k < len(self.asked.bars) else None
         if bars is None:
             return None
-        bars += self.full_bars and self.section_pickup     # a pickup is on top of the full bars
+        bars += self.asked.full_bars and self.section_pickup     # a pickup is on top of the full bars
         return "delimiter" if self.section_lines + 1 >= bars else "plain"
 
     def next_bar_ends_part(self) -> bool:
@@ -390,7 +410,7 @@ class BarClock:
     def part_repeats(self) -> bool:
         """Whether the current section of the requested form is written |: ... :|."""
         k = self.sections_done
-        return k < len(self.form_repeats) and self.form_repeats[k]
+        return k < len(self.asked.repeats) and self.asked.repeats[k]
 
     def last_bar_of_part(self) -> bool:
         return self._form_needs() == "delimiter"
@@ -398,30 +418,30 @@ class BarClock:
     def bar_length_now(self) -> Fraction | None:
         """The current bar's length; a musician's part that opened with a pickup ends with a bar
         that much shorter."""
-        if self.bar_len is not None and self.full_bars and self.section_pickup and self.last_bar_of_part():
+        if self.bar_len is not None and self.asked.full_bars and self.section_pickup and self.last_bar_of_part():
             return self.bar_len - self.part_pickup
         return self.bar_len
 
     def final_ok(self) -> bool:
         """The tune may end here as far as its cadence and parts go."""
-        if self.cadence is None:
+        if self.asked.cadence is None:
             return True
         parts = self.sections_done + (1 if self.section_notes else 0)
-        return self.last_pitch == self.cadence[0] and (self.form or parts >= 2)
+        return self.last_pitch == self.asked.cadence[0] and (self.asked.form or parts >= 2)
 
     def cadence_letters(self) -> frozenset | None:
         """The notes that may end the current bar, when it ends a part under a requested form."""
-        if self.cadence is None or not self.form or not self.last_bar_of_part():
+        if self.asked.cadence is None or not self.asked.form or not self.last_bar_of_part():
             return None
-        last = self.form_sections is not None and self.sections_done + 1 >= self.form_sections
-        return frozenset(self.cadence[0]) if last else self.cadence[1]
+        last = self.asked.sections is not None and self.sections_done + 1 >= self.asked.sections
+        return frozenset(self.asked.cadence[0]) if last else self.asked.cadence[1]
 
     def form_done_after_delimiter(self) -> bool:
         """Whether the delimiter being written ends the last requested section."""
-        return self.form_sections is None or self.sections_done + 1 >= self.form_sections
+        return self.asked.sections is None or self.sections_done + 1 >= self.asked.sections
 
     def form_done(self) -> bool:
-        return self.form_sections is not None and self.sections_done >= self.form_sections
+        return self.asked.sections is not None and self.sections_done >= self.asked.sections
 
     def short_kind(self) -> str | None:
         """Which pickup the current bar may be if it closed now: "full" when it is not short."""
@@ -442,8 +462,8 @@ class BarClock:
         """Whether the note being written, with `marks` octave marks, stays in the range."""
         letter, step = self.letter, 7 * marks
         if letter.isupper():
-            return self.low is None or pitch_index(letter) - step >= self.low
-        return self.high is None or pitch_index(letter) + step <= self.high
+            return self.asked.low is None or pitch_index(letter) - step >= self.asked.low
+        return self.asked.high is None or pitch_index(letter) + step <= self.asked.high
 
     def state(self) -> Next:
         """What may come next (`abcgen.clock_rules`): hashable, so the sampler caches one mask per

@@ -190,12 +190,12 @@ def _policy(clock: BarClock):
         return FINISH                     # "|]" was written, or the requested sections are
     if clock.need_delim:                  # no "|:" that opens a repeat at the very end
         ends_tune = clock.form_done_after_delimiter()
-        may_end = not clock.open_repeat and (not clock.form or ends_tune) and _may_end(clock)
-        colon_ok = not clock.open_repeat and (clock.form_sections is None or not ends_tune)
-        double_ok = not clock.open_repeat and not (clock.form and ends_tune)
+        may_end = not clock.open_repeat and (not clock.asked.form or ends_tune) and _may_end(clock)
+        colon_ok = not clock.open_repeat and (clock.asked.sections is None or not ends_tune)
+        double_ok = not clock.open_repeat and not (clock.asked.form and ends_tune)
         # the "|" just written closes a part: make it "|:", "||" or "|]", or end the tune
         return Only(frozenset(":" * colon_ok + "|" * double_ok) | (ENDS if may_end else frozenset()))
-    if clock.part_repeats() and not clock.repeat_open and not clock.section_notes and not clock.notes:
+    if clock.part_repeats() and not clock.repeats.open and not clock.section_notes and not clock.notes:
         # a repeated part opens with "|:" (":|:" right after the last part's ":|" will do)
         space_ok = prev != "|" or prev2 == ":"
         return Only(frozenset((":" if prev == "|" else "|") + " \n" * space_ok))
@@ -222,7 +222,7 @@ def _tie_or_bar(clock: BarClock):
 
 def _may_end(clock: BarClock) -> bool:
     """No repeat or first ending left open, and the cadence and parts allow it."""
-    return not clock.ending_open and clock.final_ok()
+    return not clock.repeats.ending_open and clock.final_ok()
 
 
 def _group_state(clock: BarClock):
@@ -259,21 +259,21 @@ def _bar_state(clock: BarClock) -> BarState:
     gate = cadence if cadence is not None and room <= m.duration(plain or ONE) else None
     if clock.notes == 0:
         end_ok = clock.closing and clock.bars > 0 and not clock.open_repeat and \
-            (clock.form_sections is None or clock.form_done()) and _may_end(clock)
+            (clock.asked.sections is None or clock.form_done()) and _may_end(clock)
         # under a form, bar lines only at a section's edges (no empty bars inside it)
         # no "||" inside a repeat, no "|||", no "|:|"
-        lines_ok = (not clock.form or (not clock.section_notes and clock.blank)) \
+        lines_ok = (not clock.asked.form or (not clock.section_notes and clock.blank)) \
             and not (clock.prev == "|" and (clock.open_repeat or clock.prev2 == "|")) \
             and not (clock.prev == ":" and clock.prev2 == "|")
         return Empty(end_ok, lines_ok, gate, _detail(clock, None))
     # closing this bar must be ":|" when it ends a part inside an open or requested repeat
     short = clock.short_kind()
-    delimiter = (clock.form and clock.last_bar_of_part()) or short == "completes"
+    delimiter = (clock.asked.form and clock.last_bar_of_part()) or short == "completes"
     colon_only = delimiter and (clock.open_repeat or clock.part_repeats())
     strict = cadence is not None and clock.last_pitch not in cadence
     # no tie into the next part (or past the end), nor into a part's last bar, whose last note is its
     # cadence
-    tie_ok = not delimiter and not (clock.cadence is not None and clock.next_bar_ends_part())
+    tie_ok = not delimiter and not (clock.asked.cadence is not None and clock.next_bar_ends_part())
     # a tuplet's first note is too long when the rest of the tuplet, at its length, would not fit
     crowded = clock.open_note and clock.tuplet_first and room < m.last * m.tuplet_left
     if room < 0 or crowded:
@@ -285,9 +285,9 @@ def _bar_state(clock: BarClock) -> BarState:
     broken_ok = clock.open_note and m.tuplet_left == 0 and clock.measure.tuplet_left == 0 \
         and clock.exact is None and room >= m.last and not clock.note_decos
     # a part that ends the tune may end short only on the tonic
-    ends_tune = short == "completes" and clock.form and clock.form_done_after_delimiter()
-    short_ok = short is not None and not (ends_tune and clock.cadence is not None
-                                          and clock.last_pitch != clock.cadence[0])
+    ends_tune = short == "completes" and clock.asked.form and clock.form_done_after_delimiter()
+    short_ok = short is not None and not (ends_tune and clock.asked.cadence is not None
+                                          and clock.last_pitch != clock.asked.cadence[0])
     note_ok = room >= m.duration(EIGHTH)   # the next note fits at its shortest (A/8)
     return Part(short_ok, broken_ok, m.tuplet_left > 0, colon_only, gate, note_ok,
                 _detail(clock, room, strict, tie_ok))
@@ -302,7 +302,7 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
         return Detail(digits=_tuplets(clock, room) if clock.measure.tuplet_left == 0 else NO_DIGITS,
                       colon=colon)
     if room is None:                      # just after a bar line: an ending may be numbered
-        if clock.first_ending and clock.just_closed and clock.prev == "|":
+        if clock.repeats.first_ending and clock.repeats.just_closed and clock.prev == "|":
             return Detail(must="2")        # the repeat that closes a first ending goes on to the second
         return Detail(digits=_ending_digits(clock), colon=colon, bracket=clock.prev == "|" != clock.prev2)
     if not clock.open_note:
@@ -359,14 +359,14 @@ def _ending_digits(clock: BarClock) -> frozenset:
     """An ending may be numbered just after a bar line ("|1", ":|2", "[1"): a second ending right
     after the repeat that closes a first; a first ending where a repeat is open (the tune's start
     counts as open until a repeat closes), never before the first note."""
-    if clock.notes or not clock.prev or clock.prev not in "|[" or clock.form or not clock.bars:
+    if clock.notes or not clock.prev or clock.prev not in "|[" or clock.asked.form or not clock.bars:
         return NO_DIGITS
-    if not clock.first_ending and not clock.section_bars:
+    if not clock.repeats.first_ending and not clock.section_bars:
         return NO_DIGITS                  # a first ending needs a bar of its repeat before it
-    if clock.first_ending:
-        return frozenset({2}) if clock.just_closed else NO_DIGITS
-    opened = (clock.repeat_open and not clock.reopened) or (clock.repeats_closed == 0 and clock.delimiters == 0)
-    return frozenset({1}) if opened and not clock.ending_open else NO_DIGITS
+    if clock.repeats.first_ending:
+        return frozenset({2}) if clock.repeats.just_closed else NO_DIGITS
+    opened = (clock.repeats.open and not clock.repeats.reopened) or (clock.repeats.closed == 0 and clock.delimiters == 0)
+    return frozenset({1}) if opened and not clock.repeats.ending_open else NO_DIGITS
 
 
 def _colon_ok(clock: BarClock) -> bool:
@@ -381,7 +381,7 @@ def _colon_ok(clock: BarClock) -> bool:
         return prev2 != ":" and prev2 != "|"   # "::", never ":::"
     # ":|" (repeats from the last part), not on the opening pickup, not on a bar with no notes
     pickup = clock.bars == 0 and clock.short_kind() != "full"
-    return not pickup and clock.notes > 0 and not clock.second_ending
+    return not pickup and clock.notes > 0 and not clock.repeats.second_ending
 
 
 def _field_ok(text: str) -> bool:

@@ -34,7 +34,8 @@ import pytest
 
 from abcgen import abc as abctools
 from abcgen import form as formtools
-from abcgen.bar_clock import BarClock, allows
+from abcgen.bar_clock import BarClock
+from abcgen.clock_rules import allows
 from abcgen.tune_types import MELODY_RANGE
 from abcgen.vocab import END
 
