@@ -58,6 +58,23 @@ class Asked:
 
 
 @dataclass
+class Section:
+    """Where the writer is in the parts (sections) of the tune."""
+    done: int = 0                 # sections written, each with notes
+    ends: int = 0                 # section ends (delimiters) written
+    lines: int = 0                # plain bar lines since the section's first note
+    bars: int = 0                 # bars closed in the section
+    has_notes: bool = False
+    opened_short: bool = False    # the section opened with a short bar (a pickup)
+
+    def end(self) -> None:
+        """A section delimiter: the next section begins."""
+        self.done += self.has_notes
+        self.ends += 1
+        self.lines, self.bars, self.has_notes, self.opened_short = 0, 0, False, False
+
+
+@dataclass
 class Repeats:
     """Repeat signs and endings written so far."""
     open: bool = False            # a "|:" waits for its ":|"
@@ -97,17 +114,11 @@ class BarClock:
         self.deco = False                 # a decoration waits for its note
         self.repeats = Repeats()
         self.last_suffix = ""             # the length written after the last note finished
-        self.delimiters = 0               # section ends written so far
-        self.section_bars = 0             # bars closed in the current section
         self.decos = ""                   # decorations written since the last note
         self.note_decos = ""              # ... and those on the note being written
         self.asked = Asked(sections, tuple(bars), tuple(repeats), full_bars, tonic_letters(key),
                            pitch_index(low) if low else None, pitch_index(high) if high else None)
-        # where the writer is in the requested form
-        self.sections_done = 0
-        self.section_lines = 0            # plain bar lines since the section's first note
-        self.section_notes = False
-        self.section_pickup = False       # the current section opened with a short bar
+        self.section = Section()
         self.plain_pending = False        # a plain "|" that a next "|", "]" or ":" makes a delimiter
         self.need_plain = False           # the section goes on: the "|" just written must stay plain
         self.blank = True                 # only bar lines and spaces since the last bar line
@@ -128,7 +139,7 @@ class BarClock:
         self._now_cache = None
         self.need_delim = self.need_plain = False
         if self.plain_pending and prev == "|" and c in "|]:":
-            self.section_lines -= 1           # "||", "|]", "|:": a delimiter after all
+            self.section.lines -= 1           # "||", "|]", "|:": a delimiter after all
             self._end_section()
         self.plain_pending = False
         if c not in " \n|:]":
@@ -305,7 +316,7 @@ class BarClock:
         accidental = p.kind == "note" and p.text[0] in "^_="
         self.last_pitch = p.text[-1].upper() if p.kind == "note" and not accidental else ""
         self.notes += 1
-        self.section_notes = True
+        self.section.has_notes = True
         self.closing = self.deco = self.repeats.just_closed = self.broken_next = False
         self.octave_target = self.tie_octave if self.tie_letter else None
         self.tie_letter = None
@@ -336,24 +347,24 @@ class BarClock:
     def _bar_line(self, after_colon: bool = False) -> None:
         """A "|" (`after_colon`: the end of ":|", which always ends a section)."""
         if self.notes:
-            first_of_section = self.section_bars == 0
+            first_of_section = self.section.bars == 0
             need = self._form_needs()
             if after_colon:
                 self._end_section()
-            elif self.section_notes:
-                self.section_lines += 1
+            elif self.section.has_notes:
+                self.section.lines += 1
                 self.plain_pending = True
                 self.need_delim = need == "delimiter"
                 self.need_plain = need == "plain"
             kind = self.short_kind()
             used = self.used
-            if kind in ("pickup", "part pickup") and self.section_lines <= 1 and not after_colon:
-                self.section_pickup = True
+            if kind in ("pickup", "part pickup") and self.section.lines <= 1 and not after_colon:
+                self.section.opened_short = True
             if kind == "pickup":
                 self.pickup = used
             if first_of_section:              # a part's first bar: its pickup, when short
                 self.part_pickup = used if kind in ("pickup", "part pickup") else Fraction(0)
-            self.section_bars += not after_colon
+            self.section.bars += not after_colon
             if kind == "completes":
                 self.need_delim = self.need_delim or not after_colon
             self.bars += 1
@@ -368,11 +379,7 @@ class BarClock:
         self.deco = False
 
     def _end_section(self) -> None:
-        if self.section_notes:
-            self.sections_done += 1
-        self.section_lines, self.section_notes, self.section_pickup = 0, False, False
-        self.section_bars = 0
-        self.delimiters += 1
+        self.section.end()
         self.repeats.second_ending = False
 
     def _inline_field(self, text: str) -> None:
@@ -392,24 +399,24 @@ class BarClock:
         "delimiter" (the section has its bars), "plain" (it has not), or None (free)."""
         if not self.asked.form:
             return None
-        k = self.sections_done
+        k = self.section.done
         bars = self.asked.bars[k] if k < len(self.asked.bars) else None
         if bars is None:
             return None
-        bars += self.asked.full_bars and self.section_pickup     # a pickup is on top of the full bars
-        return "delimiter" if self.section_lines + 1 >= bars else "plain"
+        bars += self.asked.full_bars and self.section.opened_short     # a pickup is on top of the full bars
+        return "delimiter" if self.section.lines + 1 >= bars else "plain"
 
     def next_bar_ends_part(self) -> bool:
         """Under a form, whether the bar after this one is its part's last."""
-        self.section_lines += 1
+        self.section.lines += 1
         try:
             return self._form_needs() == "delimiter"
         finally:
-            self.section_lines -= 1
+            self.section.lines -= 1
 
     def part_repeats(self) -> bool:
         """Whether the current section of the requested form is written |: ... :|."""
-        k = self.sections_done
+        k = self.section.done
         return k < len(self.asked.repeats) and self.asked.repeats[k]
 
     def last_bar_of_part(self) -> bool:
@@ -418,7 +425,7 @@ class BarClock:
     def bar_length_now(self) -> Fraction | None:
         """The current bar's length; a musician's part that opened with a pickup ends with a bar
         that much shorter."""
-        if self.bar_len is not None and self.asked.full_bars and self.section_pickup and self.last_bar_of_part():
+        if self.bar_len is not None and self.asked.full_bars and self.section.opened_short and self.last_bar_of_part():
             return self.bar_len - self.part_pickup
         return self.bar_len
 
@@ -426,22 +433,22 @@ class BarClock:
         """The tune may end here as far as its cadence and parts go."""
         if self.asked.cadence is None:
             return True
-        parts = self.sections_done + (1 if self.section_notes else 0)
+        parts = self.section.done + (1 if self.section.has_notes else 0)
         return self.last_pitch == self.asked.cadence[0] and (self.asked.form or parts >= 2)
 
     def cadence_letters(self) -> frozenset | None:
         """The notes that may end the current bar, when it ends a part under a requested form."""
         if self.asked.cadence is None or not self.asked.form or not self.last_bar_of_part():
             return None
-        last = self.asked.sections is not None and self.sections_done + 1 >= self.asked.sections
+        last = self.asked.sections is not None and self.section.done + 1 >= self.asked.sections
         return frozenset(self.asked.cadence[0]) if last else self.asked.cadence[1]
 
     def form_done_after_delimiter(self) -> bool:
         """Whether the delimiter being written ends the last requested section."""
-        return self.asked.sections is None or self.sections_done + 1 >= self.asked.sections
+        return self.asked.sections is None or self.section.done + 1 >= self.asked.sections
 
     def form_done(self) -> bool:
-        return self.asked.sections is not None and self.sections_done >= self.asked.sections
+        return self.asked.sections is not None and self.section.done >= self.asked.sections
 
     def short_kind(self) -> str | None:
         """Which pickup the current bar may be if it closed now: "full" when it is not short."""

@@ -195,7 +195,7 @@ def _policy(clock: BarClock):
         double_ok = not clock.open_repeat and not (clock.asked.form and ends_tune)
         # the "|" just written closes a part: make it "|:", "||" or "|]", or end the tune
         return Only(frozenset(":" * colon_ok + "|" * double_ok) | (ENDS if may_end else frozenset()))
-    if clock.part_repeats() and not clock.repeats.open and not clock.section_notes and not clock.notes:
+    if clock.part_repeats() and not clock.repeats.open and not clock.section.has_notes and not clock.notes:
         # a repeated part opens with "|:" (":|:" right after the last part's ":|" will do)
         space_ok = prev != "|" or prev2 == ":"
         return Only(frozenset((":" if prev == "|" else "|") + " \n" * space_ok))
@@ -262,7 +262,7 @@ def _bar_state(clock: BarClock) -> BarState:
             (clock.asked.sections is None or clock.form_done()) and _may_end(clock)
         # under a form, bar lines only at a section's edges (no empty bars inside it)
         # no "||" inside a repeat, no "|||", no "|:|"
-        lines_ok = (not clock.asked.form or (not clock.section_notes and clock.blank)) \
+        lines_ok = (not clock.asked.form or (not clock.section.has_notes and clock.blank)) \
             and not (clock.prev == "|" and (clock.open_repeat or clock.prev2 == "|")) \
             and not (clock.prev == ":" and clock.prev2 == "|")
         return Empty(end_ok, lines_ok, gate, _detail(clock, None))
@@ -361,11 +361,11 @@ def _ending_digits(clock: BarClock) -> frozenset:
     counts as open until a repeat closes), never before the first note."""
     if clock.notes or not clock.prev or clock.prev not in "|[" or clock.asked.form or not clock.bars:
         return NO_DIGITS
-    if not clock.repeats.first_ending and not clock.section_bars:
+    if not clock.repeats.first_ending and not clock.section.bars:
         return NO_DIGITS                  # a first ending needs a bar of its repeat before it
     if clock.repeats.first_ending:
         return frozenset({2}) if clock.repeats.just_closed else NO_DIGITS
-    opened = (clock.repeats.open and not clock.repeats.reopened) or (clock.repeats.closed == 0 and clock.delimiters == 0)
+    opened = (clock.repeats.open and not clock.repeats.reopened) or (clock.repeats.closed == 0 and clock.section.ends == 0)
     return frozenset({1}) if opened and not clock.repeats.ending_open else NO_DIGITS
 
 
