@@ -75,6 +75,25 @@ class Section:
 
 
 @dataclass
+class Links:
+    """What the notes written so far ask of the next ones: ties, broken rhythms, tuplets and
+    decorations."""
+    exact: str | None = None          # the length suffix the note being written must have
+    broken_suffix: str | None = None  # ... that the second note of A>B must have (A's)
+    broken_next: bool = False         # a broken rhythm waits for its second note
+    tuplet_suffix: str | None = None  # a tuplet's notes all have its first note's length
+    tuplet_first: bool = False        # a tuplet just began: its first note sets that length
+    tie_letter: str | None = None     # a tie waits for this note
+    tie_octave: int = 0               # ... written with this many octave marks
+    octave_target: int | None = None  # a tied-to note must repeat the marks
+    deco: bool = False                # a decoration waits for its note
+    decos: str = ""                   # decorations written since the last note
+    note_decos: str = ""              # ... and those on the note being written
+    last_suffix: str = ""             # the length written after the last note finished
+    last_pitch: str | None = None     # letter of the last note ("" for a rest, a chord or an accidental)
+
+
+@dataclass
 class Repeats:
     """Repeat signs and endings written so far."""
     open: bool = False            # a "|:" waits for its ":|"
@@ -103,26 +122,14 @@ class BarClock:
         self.need_delim = False  # a short bar closing a part just got its "|": make it "||", "|]", "|:"
         self.closing = False     # the last symbol written is a bar line that can end the tune
         self.prev = self.prev2 = ""
-        self.exact: str | None = None     # the length suffix this note must have (after a broken rhythm)
-        self.broken_suffix: str | None = None
-        self.tuplet_suffix: str | None = None   # a tuplet's notes all have its first note's length
-        self.tuplet_first = False               # a tuplet just began: its first note sets that length
-        self.tie_letter: str | None = None  # a tie waits for this note
-        self.tie_octave = 0                 # ... written with this many octave marks
-        self.octave_target: int | None = None  # a tied-to note must repeat the marks
-        self.broken_next = False          # a broken rhythm waits for its second note
-        self.deco = False                 # a decoration waits for its note
         self.repeats = Repeats()
-        self.last_suffix = ""             # the length written after the last note finished
-        self.decos = ""                   # decorations written since the last note
-        self.note_decos = ""              # ... and those on the note being written
+        self.links = Links()
         self.asked = Asked(sections, tuple(bars), tuple(repeats), full_bars, tonic_letters(key),
                            pitch_index(low) if low else None, pitch_index(high) if high else None)
         self.section = Section()
         self.plain_pending = False        # a plain "|" that a next "|", "]" or ":" makes a delimiter
         self.need_plain = False           # the section goes on: the "|" just written must stay plain
         self.blank = True                 # only bar lines and spaces since the last bar line
-        self.last_pitch: str | None = None   # letter of the last note ("" for a rest, a chord or an accidental)
         self.ended = False                # "|]" was written: only the end may follow
         self._now_cache: tuple[Measure, Fraction] | None = None
 
@@ -169,15 +176,15 @@ class BarClock:
             self.left_delim = self.ended = True  # "|]"
         else:
             if c == "-" and self._open_note(was):
-                self.tie_letter = was.text.lstrip("^_=")[0] if was.kind == "note" else None
-                self.tie_octave = _marks(was.text)
+                self.links.tie_letter = was.text.lstrip("^_=")[0] if was.kind == "note" else None
+                self.links.tie_octave = _marks(was.text)
             if c == ":":
                 self._colon(prev, prev2)
             elif c in "ZX":                      # a multi-bar rest fills its bar
                 self.notes += 1
             elif c in DECORATION_CHARS:
-                self.deco = True
-                self.decos += c
+                self.links.deco = True
+                self.links.decos += c
             if c not in " \n":
                 self.closing = False             # "|:" cannot end a tune; ":|" ends on its "|"
 
@@ -188,7 +195,7 @@ class BarClock:
         elif now is not None and now.kind == "ending":       # "[1"
             self._ending(c)
         elif was.kind == "grace" and c == "}":
-            self.deco = True                                 # grace notes lead to a note
+            self.links.deco = True                                 # grace notes lead to a note
         elif c == "]" and now is not None and now.kind == "chord":
             self._start_note(now)                            # a chord starts at its "]"
         if c not in " \n":
@@ -200,16 +207,16 @@ class BarClock:
         if kind in ("note", "rest", "chord"):
             in_tuplet = self.measure.tuplet_left > 0
             self.measure.note(multiplier(token) or ONE)
-            self.last_suffix = _suffix(kind, token.text)
-            if self.tuplet_first:
-                self.tuplet_suffix, self.tuplet_first = self.last_suffix, False
+            self.links.last_suffix = _suffix(kind, token.text)
+            if self.links.tuplet_first:
+                self.links.tuplet_suffix, self.links.tuplet_first = self.links.last_suffix, False
             if not in_tuplet or self.measure.tuplet_left == 0:
-                self.tuplet_suffix = None
+                self.links.tuplet_suffix = None
         elif kind == "multirest":
             self.measure.fill()
         elif kind == "tuplet":
             self.measure.tuplet(token.text)
-            self.tuplet_first, self.tuplet_suffix = True, None
+            self.links.tuplet_first, self.links.tuplet_suffix = True, None
         elif kind == "broken":
             self.measure.broken_rhythm(token.text)
         elif kind == "field":
@@ -309,25 +316,25 @@ class BarClock:
     # -- musical events ------------------------------------------------------------------------
 
     def _start_note(self, p: Pending) -> None:
-        self.exact = self.broken_suffix if self.broken_suffix is not None else self.tuplet_suffix
+        self.links.exact = self.links.broken_suffix if self.links.broken_suffix is not None else self.links.tuplet_suffix
         if self.repeats.just_closed:
             self.repeats.first_ending = False         # the repeat closed without a second ending
-        self.broken_suffix = None
+        self.links.broken_suffix = None
         accidental = p.kind == "note" and p.text[0] in "^_="
-        self.last_pitch = p.text[-1].upper() if p.kind == "note" and not accidental else ""
+        self.links.last_pitch = p.text[-1].upper() if p.kind == "note" and not accidental else ""
         self.notes += 1
         self.section.has_notes = True
-        self.closing = self.deco = self.repeats.just_closed = self.broken_next = False
-        self.octave_target = self.tie_octave if self.tie_letter else None
-        self.tie_letter = None
-        self.note_decos, self.decos = self.decos, ""
+        self.closing = self.links.deco = self.repeats.just_closed = self.links.broken_next = False
+        self.links.octave_target = self.links.tie_octave if self.links.tie_letter else None
+        self.links.tie_letter = None
+        self.links.note_decos, self.links.decos = self.links.decos, ""
 
     def _broken(self) -> None:
         """A>B: B is written with A's length, as abc2midi requires."""
         p = self.lexer.pending
         if p is not None and p.kind == "broken" and len(p.text) == 1 and self.measure.last is not None:
-            self.broken_suffix = self.last_suffix
-            self.broken_next = True
+            self.links.broken_suffix = self.links.last_suffix
+            self.links.broken_next = True
         self.closing = False
 
     def _ending(self, number: str) -> None:
@@ -376,7 +383,7 @@ class BarClock:
         self._now_cache = None
         self.notes = 0
         self.closing = self.blank = True
-        self.deco = False
+        self.links.deco = False
 
     def _end_section(self) -> None:
         self.section.end()
@@ -434,7 +441,7 @@ class BarClock:
         if self.asked.cadence is None:
             return True
         parts = self.section.done + (1 if self.section.has_notes else 0)
-        return self.last_pitch == self.asked.cadence[0] and (self.asked.form or parts >= 2)
+        return self.links.last_pitch == self.asked.cadence[0] and (self.asked.form or parts >= 2)
 
     def cadence_letters(self) -> frozenset | None:
         """The notes that may end the current bar, when it ends a part under a requested form."""

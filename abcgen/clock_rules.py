@@ -205,11 +205,11 @@ def _policy(clock: BarClock):
         return Only(frozenset("|"))       # ":|" goes on (":|:" rather than the "::" shorthand)
     if prev in "^_=" and prev:
         return Only(NOTE_LETTERS | frozenset(prev if prev2 != prev and prev != "=" else ""))  # ^^, __
-    if clock.broken_next:
+    if clock.links.broken_next:
         return Broken(_bar_state(clock))
-    if clock.tie_letter and not clock.open_note:
+    if clock.links.tie_letter and not clock.open_note:
         return _tie_or_bar(clock)
-    if clock.deco:
+    if clock.links.deco:
         return Decorated(_bar_state(clock), prev != "}", prev in ".}", prev == "(" and prev2 == "}")
     return _bar_state(clock)
 
@@ -217,7 +217,7 @@ def _policy(clock: BarClock):
 def _tie_or_bar(clock: BarClock):
     """A tie that waits for its note, else the bar's state."""
     bar = _bar_state(clock)
-    return Tie(clock.tie_letter, bar) if clock.tie_letter and not clock.open_note else bar
+    return Tie(clock.links.tie_letter, bar) if clock.links.tie_letter and not clock.open_note else bar
 
 
 def _may_end(clock: BarClock) -> bool:
@@ -254,7 +254,7 @@ def _bar_state(clock: BarClock) -> BarState:
     room = UNBOUNDED if length is None else length - m.length
     cadence = clock.cadence_letters()
     # the notes that may come next when the next note, at its plain (or fixed) length, fills the bar
-    fixed = clock.broken_suffix if clock.broken_suffix is not None else clock.tuplet_suffix
+    fixed = clock.links.broken_suffix if clock.links.broken_suffix is not None else clock.links.tuplet_suffix
     plain = length_multiplier(*LENGTH_RE.fullmatch(fixed).groups()) if fixed else None
     gate = cadence if cadence is not None and room <= m.duration(plain or ONE) else None
     if clock.notes == 0:
@@ -270,12 +270,12 @@ def _bar_state(clock: BarClock) -> BarState:
     short = clock.short_kind()
     delimiter = (clock.asked.form and clock.last_bar_of_part()) or short == "completes"
     colon_only = delimiter and (clock.open_repeat or clock.part_repeats())
-    strict = cadence is not None and clock.last_pitch not in cadence
+    strict = cadence is not None and clock.links.last_pitch not in cadence
     # no tie into the next part (or past the end), nor into a part's last bar, whose last note is its
     # cadence
     tie_ok = not delimiter and not (clock.asked.cadence is not None and clock.next_bar_ends_part())
     # a tuplet's first note is too long when the rest of the tuplet, at its length, would not fit
-    crowded = clock.open_note and clock.tuplet_first and room < m.last * m.tuplet_left
+    crowded = clock.open_note and clock.links.tuplet_first and room < m.last * m.tuplet_left
     if room < 0 or crowded:
         return Full(colon_only, _detail(clock, room, strict, tie_ok and not crowded), True) if clock.open_note \
             else Full(colon_only, Detail())
@@ -283,11 +283,11 @@ def _bar_state(clock: BarClock) -> BarState:
         return Full(colon_only, _detail(clock, room, strict, tie_ok))
     # a broken rhythm pairs two plain notes of one tuplet-free stretch (abc2midi lengthens H, shortens .)
     broken_ok = clock.open_note and m.tuplet_left == 0 and clock.measure.tuplet_left == 0 \
-        and clock.exact is None and room >= m.last and not clock.note_decos
+        and clock.links.exact is None and room >= m.last and not clock.links.note_decos
     # a part that ends the tune may end short only on the tonic
     ends_tune = short == "completes" and clock.asked.form and clock.form_done_after_delimiter()
     short_ok = short is not None and not (ends_tune and clock.asked.cadence is not None
-                                          and clock.last_pitch != clock.asked.cadence[0])
+                                          and clock.links.last_pitch != clock.asked.cadence[0])
     note_ok = room >= m.duration(EIGHTH)   # the next note fits at its shortest (A/8)
     return Part(short_ok, broken_ok, m.tuplet_left > 0, colon_only, gate, note_ok,
                 _detail(clock, room, strict, tie_ok))
@@ -310,20 +310,20 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
     letter = clock.letter
     suffix = clock.suffix()
     octave = ""                           # C, and c' (abc2midi rejects c, and C')
-    limit = MAX_OCTAVE_MARKS if clock.octave_target is None else clock.octave_target
+    limit = MAX_OCTAVE_MARKS if clock.links.octave_target is None else clock.links.octave_target
     if letter is not None and not suffix and clock.octave < limit and clock.in_range(clock.octave + 1):
         octave = "," if letter.isupper() else "'"
-        if clock.octave_target is not None:   # a tied-to note: the same octave as its tie
+        if clock.links.octave_target is not None:   # a tied-to note: the same octave as its tie
             return Detail(must=octave)
-    tie = letter is not None and tie_ok and not clock.note_decos   # abc2midi plays ~ and T as several notes
-    if clock.exact is not None:           # the suffix is fixed by a broken rhythm
-        if suffix == clock.exact or not clock.exact.startswith(suffix):
+    tie = letter is not None and tie_ok and not clock.links.note_decos   # abc2midi plays ~ and T as several notes
+    if clock.links.exact is not None:           # the suffix is fixed by a broken rhythm
+        if suffix == clock.links.exact or not clock.links.exact.startswith(suffix):
             return Detail(octave=octave, tie=tie and room >= 0, colon=colon)
-        return Detail(octave=octave, must=clock.exact[len(suffix)])
+        return Detail(octave=octave, must=clock.links.exact[len(suffix)])
     m, base = clock.now()
     # the multiplier that fills the bar exactly; a tuplet's first note leaves room for the rest of
     # the tuplet, whose notes all take its length
-    fits = (room + m.last) / base / (1 + (m.tuplet_left if clock.tuplet_first else 0))
+    fits = (room + m.last) / base / (1 + (m.tuplet_left if clock.links.tuplet_first else 0))
 
     def ok(mult) -> bool:
         return mult < fits if strict else mult <= fits
