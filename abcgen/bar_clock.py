@@ -355,7 +355,7 @@ class BarClock:
         """A "|" (`after_colon`: the end of ":|", which always ends a section)."""
         if self.notes:
             first_of_section = self.section.bars == 0
-            need = self._form_needs()
+            need = self.form_needs()
             if after_colon:
                 self._end_section()
             elif self.section.has_notes:
@@ -401,7 +401,7 @@ class BarClock:
 
     # -- the form --------------------------------------------------------------------------------
 
-    def _form_needs(self) -> str | None:
+    def form_needs(self) -> str | None:
         """What the bar line closing the current bar must be under the requested form: a
         "delimiter" (the section has its bars), "plain" (it has not), or None (free)."""
         if not self.asked.form:
@@ -417,7 +417,7 @@ class BarClock:
         """Under a form, whether the bar after this one is its part's last."""
         self.section.lines += 1
         try:
-            return self._form_needs() == "delimiter"
+            return self.form_needs() == "delimiter"
         finally:
             self.section.lines -= 1
 
@@ -427,7 +427,7 @@ class BarClock:
         return k < len(self.asked.repeats) and self.asked.repeats[k]
 
     def last_bar_of_part(self) -> bool:
-        return self._form_needs() == "delimiter"
+        return self.form_needs() == "delimiter"
 
     def bar_length_now(self) -> Fraction | None:
         """The current bar's length; a musician's part that opened with a pickup ends with a bar
@@ -468,7 +468,7 @@ class BarClock:
             return "part pickup"             # completes the short bar that ended the last part
         room = self.bar_len - used
         if any(p > 0 and room == p for p in (self.pickup, self.part_pickup)) \
-                and self._form_needs() != "plain":
+                and self.form_needs() != "plain":
             return "completes"
         return None
 

@@ -297,7 +297,7 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
     """What the symbol just written allows next; `room` is what is left of the bar (None at the
     start of a bar); `strict`: the note being written may not fill the bar (it is not a note the
     bar may end on)."""
-    colon = _colon_ok(clock) and (clock.notes == 0 or clock._form_needs() != "plain")
+    colon = _colon_ok(clock) and (clock.notes == 0 or clock.form_needs() != "plain")
     if clock.after_paren:                 # "(3": a tuplet, never inside another, and only where it fits
         return Detail(digits=_tuplets(clock, room) if clock.measure.tuplet_left == 0 else NO_DIGITS,
                       colon=colon)
