@@ -292,6 +292,8 @@ class Sampler:
         """Next character per row: forced characters first, else sampled under the masks."""
         logits = logits.float().clone()
         for r, row in enumerate(rows):
+            if row.done:
+                continue                  # its pick is not used: no mask to work out
             if row.phase == "code":
                 if not row.forced:
                     mask = self.code_mask.clone()
