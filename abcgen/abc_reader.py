@@ -141,9 +141,10 @@ class Pending(NamedTuple):
 class Lexer:
     """Splits a body into tokens, one character at a time (`feed`), or a whole line (`line`).
 
-    A token is handed back once the character after it shows it is complete; `end_line` closes
-    whatever is open at a line's end (a group left open becomes an "unclosed" token). Offsets
-    count every character fed, so the validator can point at a line and a column."""
+    A token is handed back once the character after it shows it is complete; a line's end (the
+    end of `line`, or a line break fed) closes whatever is open, and a group left open becomes an
+    "unclosed" token. Offsets count every character fed, so the validator can point at a line and
+    a column."""
 
     def __init__(self, pos: int = 0):
         self.pending: Pending | None = None
