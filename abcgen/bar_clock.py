@@ -23,6 +23,7 @@ STEPS = "CDEFGAB"
 OPEN_NOTE = ("note", "rest")
 
 
+@lru_cache(maxsize=256)
 def pitch_index(note: str) -> int:
     """Diatonic steps from C0 of an ABC pitch ("G," -> 25, "c" -> 35, "e'" -> 44)."""
     letter = note[0]

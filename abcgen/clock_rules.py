@@ -37,8 +37,8 @@ What it forbids, and why:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 from typing import TYPE_CHECKING, Union
 
@@ -255,7 +255,7 @@ def _bar_state(clock: BarClock) -> BarState:
     cadence = clock.cadence_letters()
     # the notes that may come next when the next note, at its plain (or fixed) length, fills the bar
     fixed = clock.links.broken_suffix if clock.links.broken_suffix is not None else clock.links.tuplet_suffix
-    plain = length_multiplier(*LENGTH_RE.fullmatch(fixed).groups()) if fixed else None
+    plain = _suffix_length(fixed) if fixed else None
     gate = cadence if cadence is not None and room <= m.duration(plain or ONE) else None
     if clock.notes == 0:
         end_ok = clock.closing and clock.bars > 0 and not clock.open_repeat and \
@@ -306,7 +306,7 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
             return Detail(must="2")        # the repeat that closes a first ending goes on to the second
         return Detail(digits=_ending_digits(clock), colon=colon, bracket=clock.prev == "|" != clock.prev2)
     if not clock.open_note:
-        return Detail(colon=colon)
+        return _AFTER_SYMBOL[colon]
     letter = clock.letter
     suffix = clock.suffix()
     octave = ""                           # C, and c' (abc2midi rejects c, and C')
@@ -321,22 +321,25 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
             return Detail(octave=octave, tie=tie and room >= 0, colon=colon)
         return Detail(octave=octave, must=clock.links.exact[len(suffix)])
     m, base = clock.now()
-    # the multiplier that fills the bar exactly; a tuplet's first note leaves room for the rest of
-    # the tuplet, whose notes all take its length
-    fits = (room + m.last) / base / (1 + (m.tuplet_left if clock.links.tuplet_first else 0))
+    # the multiplier that fills the bar exactly, fits = fn / fd; a tuplet's first note leaves room
+    # for the rest of the tuplet, whose notes all take its length (whole numbers, not Fractions:
+    # this runs for every character of every tune)
+    total = room + m.last
+    share = 1 + (m.tuplet_left if clock.links.tuplet_first else 0)
+    fn, fd = total.numerator * base.denominator, total.denominator * base.numerator * share
 
-    def ok(mult) -> bool:
-        return mult < fits if strict else mult <= fits
+    def ok(p: int, q: int = 1) -> bool:   # the multiplier p/q fits
+        return p * fd < q * fn if strict else p * fd <= q * fn
 
     tie = tie and room >= 0               # an overfull note must be shortened first
-    num, slashes, den = LENGTH_RE.fullmatch(suffix).groups()
+    num, slashes, den = _suffix_parts(suffix)
     n = int(num) if num else 1
     if slashes:                           # A/ may go on to A/2, A/4, A/8 or A//, if they fit
         more = slashes == "/" and not den
-        digits = frozenset(d for d in HALVING if ok(Fraction(n, d))) if more else NO_DIGITS
-        return Detail(digits=digits, slash=more and ok(Fraction(n, 4)), tie=tie, colon=colon)
-    top = math.floor(fits)                # the longest whole multiplier that fits
-    if strict and top == fits:
+        digits = frozenset(d for d in HALVING if ok(n, d)) if more else NO_DIGITS
+        return Detail(digits=digits, slash=more and ok(n, 4), tie=tie, colon=colon)
+    top = fn // fd                        # the longest whole multiplier that fits
+    if strict and top * fd == fn:
         top -= 1
     if not num:                           # A1 .. A9 (A10 .. A16 after the 1)
         digits = frozenset(range(1, min(top, 9) + 1))
@@ -344,7 +347,22 @@ def _detail(clock: BarClock, room: Fraction | None, strict: bool = False, tie_ok
         digits = frozenset(range(0, min(top - 10, 6) + 1))
     else:
         digits = NO_DIGITS
-    return Detail(digits=digits, slash=ok(Fraction(n, 8)), octave=octave, tie=tie, colon=colon)
+    return Detail(digits=digits, slash=ok(n, 8), octave=octave, tie=tie, colon=colon)
+
+
+# small pure helpers, cached: the clock asks them for every character of every tune
+_AFTER_SYMBOL = {True: Detail(colon=True), False: Detail(colon=False)}   # never changed once made
+
+
+@lru_cache(maxsize=256)
+def _suffix_parts(suffix: str) -> tuple[str, str, str]:
+    return LENGTH_RE.fullmatch(suffix).groups()
+
+
+@lru_cache(maxsize=256)
+def _suffix_length(suffix: str) -> Fraction | None:
+    return length_multiplier(*_suffix_parts(suffix))
+
 
 
 def _tuplets(clock: BarClock, room: Fraction | None) -> frozenset:
