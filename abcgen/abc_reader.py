@@ -91,14 +91,18 @@ def broken_factors(sign: str, count: int) -> tuple[Fraction, Fraction]:
     return (2 - short, short) if sign == ">" else (short, 2 - short)
 
 
+def chord_notes(text: str) -> str:
+    """What a chord token ("[CE]2", "["Am"A!trill!c]") holds between its brackets, chord symbols
+    and decorations left out: its notes."""
+    return re.sub(r'"[^"]*"|![^!]*!', "", text[1:text.rindex("]")])
+
+
 def chord_multiplier(text: str) -> Fraction | None:
     """A chord lasts as long as its first note, times the length written after its "]"."""
-    close = text.rindex("]")
-    inner = re.sub(r'"[^"]*"|![^!]*!', "", text[1:close])
-    first = NOTE_RE.search(inner)
+    first = NOTE_RE.search(chord_notes(text))
     if first is None:
         return None
-    outer = LENGTH_RE.fullmatch(text, close + 1)
+    outer = LENGTH_RE.fullmatch(text, text.rindex("]") + 1)
     a, b = length_multiplier(*first.group(4, 5, 6)), length_multiplier(*outer.groups())
     return None if a is None or b is None else a * b
 

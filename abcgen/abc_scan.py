@@ -14,7 +14,7 @@ from fractions import Fraction
 from abcgen.abc_fields import (default_unit, field_line, header_fields, is_clef_token, meter_length,
                                parse_key, parse_meter, parse_tempo, parse_unit, strip_comment)
 from abcgen.abc_reader import (DECORATION_LETTERS, INLINE_FIELD_RE, NOTE_RE, Lexer, Measure, Token,
-                               ending_numbers, is_section_delimiter, multiplier)
+                               chord_notes, ending_numbers, is_section_delimiter, multiplier)
 from abcgen.errors import FieldError
 
 _TEXT_GROUP_RE = re.compile(r"[^A-Ga-gzxZXy]+")
@@ -202,7 +202,7 @@ class _Walker:
         elif kind == "bar":
             self.bar_line(text, pos)
         elif kind == "chord":
-            if NOTE_RE.search(re.sub(r'"[^"]*"|![^!]*!', "", text[1:text.rindex("]")])) is None:
+            if NOTE_RE.search(chord_notes(text)) is None:
                 self.problem("error", f"the chord {text[:text.rindex(']') + 1]!r} has no notes", pos)
             else:
                 self.note(multiplier(tok), pos, text)

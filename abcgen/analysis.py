@@ -181,7 +181,7 @@ class _Reader:
         elif kind == "tie":
             self.tie = True
         elif kind in ("note", "chord"):
-            chord = abcreader.OPAQUE_RE.sub("", text[1:text.rindex("]")]) if kind == "chord" else text
+            chord = abcreader.chord_notes(text) if kind == "chord" else text
             notes = list(abcreader.NOTE_RE.finditer(chord))
             if notes:
                 self.add(tuple(self.pitch(n)[:3] for n in notes), abcreader.multiplier(token), text)

@@ -402,9 +402,10 @@ class BarClock:
 
     # -- the form --------------------------------------------------------------------------------
 
-    def form_needs(self) -> str | None:
-        """What the bar line closing the current bar must be under the requested form: a
-        "delimiter" (the section has its bars), "plain" (it has not), or None (free)."""
+    def form_needs(self, ahead: int = 0) -> str | None:
+        """What the bar line closing the current bar (or the bar `ahead` bars later) must be under
+        the requested form: a "delimiter" (the section has its bars), "plain" (it has not), or
+        None (free)."""
         if not self.asked.form:
             return None
         k = self.section.done
@@ -412,15 +413,11 @@ class BarClock:
         if bars is None:
             return None
         bars += self.asked.full_bars and self.section.opened_short     # a pickup is on top of the full bars
-        return "delimiter" if self.section.lines + 1 >= bars else "plain"
+        return "delimiter" if self.section.lines + 1 + ahead >= bars else "plain"
 
     def next_bar_ends_part(self) -> bool:
         """Under a form, whether the bar after this one is its part's last."""
-        self.section.lines += 1
-        try:
-            return self.form_needs() == "delimiter"
-        finally:
-            self.section.lines -= 1
+        return self.form_needs(ahead=1) == "delimiter"
 
     def part_repeats(self) -> bool:
         """Whether the current section of the requested form is written |: ... :|."""
