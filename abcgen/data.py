@@ -15,6 +15,7 @@ their instruments play (`abcgen.transpose`), once, at preparation.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -27,13 +28,13 @@ from abcgen import abc as abctools
 from abcgen import abc_fields as abcfields
 from abcgen import form
 from abcgen import transpose as transposing
+from abcgen import tune_types
 from abcgen.abc_reader import INLINE_FIELD_RE, OPAQUE_RE
 from abcgen.errors import DataError, FieldError
 
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 VALID_FRACTION = 0.05        # share of tunes held out for validation when a source has no split
 IRISHMAN_COLUMNS = ("control code", "abc notation")
-NORMALIZATION_VERSION = "3"  # bump when `normalize` changes, so cached corpora are rebuilt
 
 # Body lines that are music: everything except these information fields (kept: K, M, L, Q changes).
 _BODY_FIELDS_KEPT = set("KML")  # tempo is in no training tune
@@ -53,11 +54,35 @@ class Tune:
     code: str = ""    # control code (form) that precedes the tune in the training text
     source: str = ""  # where it came from, for messages ("ryansMammoth/AcaciaReel.abc#1")
     shift: int = 0    # semitones this copy was transposed by (0: the tune as written)
+    kind: str = ""    # the tune type its source names in R:, as `abcgen.tune_types` names it
+
+    @property
+    def prefix(self) -> str:
+        """What the tune is written under and the model is not scored on: its type, its form."""
+        return type_line(self.kind) + self.code
 
     @property
     def text(self) -> str:
-        """What the model is trained on: control code, then the canonical tune."""
-        return self.code + self.abc
+        """What the model is trained on: type and control code, then the canonical tune."""
+        return self.prefix + self.abc
+
+
+def type_line(kind: str) -> str:
+    """The line that names a tune's type in the training text and the prompt ("R:reel\n")."""
+    return f"R:{kind}\n" if kind else ""
+
+
+def read_type(raw: str) -> str:
+    """The type a tune's own R: field names (before its K: line), in the table's spelling; ""
+    when it names none or a type the table does not hold (a set dance, a "highland")."""
+    for line in raw.replace("\r", "\n").split("\n"):
+        line = line.strip()
+        if line.startswith("K:"):
+            return ""
+        if line.startswith("R:"):
+            found = tune_types.tune_type(line[2:])
+            return found.name if found else ""
+    return ""
 
 
 @dataclass
@@ -285,7 +310,7 @@ def _prepare_one(item: tuple[str, str, str | None, bool, bool]) -> tuple[str, st
         if errors:
             return "dropped", "abc2midi: " + _reason_kind(errors[0].split(":", 1)[-1].strip())
     computed = form.control_code(body_of(tune))
-    return "ok", Tune(tune, code if code is not None else computed, source)
+    return "ok", Tune(tune, code if code is not None else computed, source, kind=read_type(raw))
 
 
 def _reason_kind(message: str) -> str:
@@ -326,7 +351,8 @@ def transposed_copies(tunes: list[Tune]) -> list[Tune]:
         if text is None:
             continue                     # abc2abc gave nothing back for this tune
         try:
-            copies.append(Tune(normalize(text), t.code, f"{t.source} transposed {s:+d}", shift=s))
+            copies.append(Tune(normalize(text), t.code, f"{t.source} transposed {s:+d}", shift=s,
+                               kind=t.kind))
         except Dropped:
             continue
     return copies
@@ -401,6 +427,7 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
         "tunes_train": len(train),
         "tunes_train_as_written": originals,
         "tunes_valid": len(valid),
+        "types": dict(Counter(t.kind or "none" for t in train + valid if not t.shift).most_common()),
         "chars_train": sum(len(t.text) for t in train),
         "chars_valid": sum(len(t.text) for t in valid),
         "dropped": dict(dropped),
@@ -429,18 +456,39 @@ def corpus_fingerprint(train: list[Tune], valid: list[Tune]) -> str:
 
 
 def _fingerprint(items: dict[str, list], validate: bool, abc2midi: bool, transpose: bool = False) -> str:
-    """Cache key: hash of the raw tunes and of the code that prepares them."""
+    """Cache key: hash of the raw tunes and of every module that decides what is kept."""
     h = hashlib.sha256()
-    h.update(f"{NORMALIZATION_VERSION}|{validate}|{abc2midi}|{transpose}".encode())
-    for module in (abctools, form, transposing):
-        h.update(Path(module.__file__).read_bytes())
-    h.update(Path(__file__).read_bytes())
+    h.update(f"{validate}|{abc2midi}|{transpose}".encode())
+    for path in deciding_modules():
+        h.update(path.read_bytes())
     for part in sorted(items):
         h.update(part.encode())
         for raw, _source, code, *_ in items[part]:
             h.update(raw.encode())
             h.update((code or "").encode())
     return h.hexdigest()[:16]
+
+
+def deciding_modules() -> list[Path]:
+    """This module and every abcgen module it imports, directly or not: the code that decides
+    what a prepared corpus holds. Found by reading the imports, so no list can go stale."""
+    package = Path(__file__).parent
+    seen, todo = set(), [Path(__file__)]
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.exists():
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("abcgen"):
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.startswith("abcgen")]
+            for name in names:
+                parts = name.split(".")[1:]
+                todo += [package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")]
+    return sorted(seen)
 
 
 def _cache_path(cache_dir, fingerprint: str) -> Path | None:

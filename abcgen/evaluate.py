@@ -14,7 +14,7 @@ import sys
 import torch
 
 from abcgen import batching, checkpoint
-from abcgen.data import load_corpus
+from abcgen.data import load_corpus, type_line
 from abcgen.errors import CheckpointError, DataError, FieldError
 from abcgen.train import evaluate_stream
 
@@ -23,8 +23,9 @@ def evaluate(model, vocab, tunes, seq_len: int = 256, tracks: int = 16) -> dict:
     """{'tunes', 'chars', 'bits_per_char', 'nats_per_char', 'skipped'} over `tunes` (data.Tune)."""
     pairs, skipped = [], 0
     uses_codes = all(c in vocab.index for c in "SBE")
+    uses_types = "R" in vocab.index      # R never occurs in a canonical body, only as the type line
     for t in tunes:
-        code = t.code if uses_codes else ""
+        code = (type_line(t.kind) if uses_types else "") + (t.code if uses_codes else "")
         try:
             vocab.encode(code + t.abc)
         except FieldError:

@@ -52,6 +52,8 @@ DEFAULTS = {
     "eval_tracks": 16,
     "workers": 2,              # processes that prepare (normalize + validate) the data
     "cache_dir": ".cache",     # prepared corpora are cached here by fingerprint
+    "init_from": "",           # start from this checkpoint's weights ("": from scratch); characters
+                               # it did not know start with fresh rows
 }
 
 
@@ -150,7 +152,7 @@ def epoch_tracks(tunes, vocab: Vocab, epoch: int, cfg: dict, rank: int, world: i
     """This process's tracks for one epoch: tunes in an order fixed by (seed, epoch)."""
     g = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)
     order = torch.randperm(len(tunes), generator=g).tolist()
-    ids, scored = batching.encode_stream([(tunes[i].code, tunes[i].abc) for i in order], vocab)
+    ids, scored = batching.encode_stream([(tunes[i].prefix, tunes[i].abc) for i in order], vocab)
     ids, scored = batching.to_tracks(ids, scored, cfg["batch_size"] * world)
     rows = slice(rank * cfg["batch_size"], (rank + 1) * cfg["batch_size"])
     return ids[rows], scored[rows]
@@ -192,9 +194,11 @@ def train(cfg: dict, resume: bool = False) -> dict:
         raise SystemExit(f"{cfg['data']}: no {'validation' if corpus.train else 'training'} tunes; "
                          f"use a larger source")
     vocab = Vocab.from_texts(t.text for t in corpus.train + corpus.valid)
-    val_ids, val_scored = batching.tune_tracks([(t.code, t.abc) for t in corpus.valid], vocab, cfg["eval_tracks"])
+    val_ids, val_scored = batching.tune_tracks([(t.prefix, t.abc) for t in corpus.valid], vocab, cfg["eval_tracks"])
 
     model = CharLSTM(ModelConfig(vocab_size=len(vocab), end_id=vocab.end_id, **cfg["model"])).to(device)
+    if cfg["init_from"] and not (resume and (out / "latest.pt").exists()):
+        warm_start(model, vocab, cfg["init_from"])
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
@@ -297,6 +301,29 @@ def train(cfg: dict, resume: bool = False) -> dict:
     if world > 1:
         dist.destroy_process_group()
     return st
+
+
+def warm_start(model: CharLSTM, vocab: Vocab, path: str) -> None:
+    """Copy a trained checkpoint's weights into `model`: the same shapes whole, and for the
+    per-character rows (embedding, output layer) each character the old vocabulary knew."""
+    payload = checkpoint.read(path)
+    old = Vocab(payload["vocab"])
+    rows = [(i, old.index[c]) for i, c in enumerate(vocab.chars) if c in old.index]
+    new_ids, old_ids = (torch.tensor(x) for x in zip(*rows))
+    state = model.state_dict()
+    for name, value in payload["model"].items():
+        if name not in state:
+            raise SystemExit(f"init_from {path}: its model has {name}, this one does not; "
+                             f"use the same model settings")
+        if value.shape == state[name].shape and name.split(".")[0] not in ("embedding", "head"):
+            state[name] = value
+        elif name.split(".")[0] in ("embedding", "head") and value.shape[1:] == state[name].shape[1:]:
+            state[name][new_ids] = value[old_ids]
+        else:
+            raise SystemExit(f"init_from {path}: {name} is {tuple(value.shape)}, this model's is "
+                             f"{tuple(state[name].shape)}; use the same model settings")
+    model.load_state_dict(state)
+    print(f"started from {path}: {len(rows)} of {len(vocab)} characters known", flush=True)
 
 
 def _metrics(st: dict, row: dict) -> dict:

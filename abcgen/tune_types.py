@@ -49,8 +49,11 @@ TUNE_TYPES: dict[str, TuneType] = {t.name: t for t in (
     TuneType("air", "3/4", "1/8", "1/4", 80, "AB"),
 )}
 
-# Rhythm names (R: field) that mean one of the types above.
-ALIASES = {"single jig": "jig", "double jig": "jig", "hop jig": "slip jig", "reel (double)": "reel"}
+# Rhythm names (R: field) that tune books use for one of the types above: a clog is a hornpipe, a
+# highland fling is played with a strathspey's dotted pairs and snaps.
+ALIASES = {"single jig": "jig", "double jig": "jig", "hop jig": "slip jig", "slipjig": "slip jig",
+           "reel (double)": "reel", "clog": "hornpipe", "highland fling": "strathspey",
+           "fling": "strathspey"}
 
 
 def tune_type(name: str | None) -> TuneType | None:
