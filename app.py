@@ -10,8 +10,8 @@ Besides the page, `/compose` is a stable API endpoint (see `compose`), e.g. with
                         temperature=1.0, seed=3, api_name="/compose")
 
 Every request that samples or renders shares one concurrency limit and has one deadline, counted
-from its arrival (abcgen.limits); every file handed out lives in one folder with a byte budget
-(abcgen.files).
+from its arrival (abcgen.web.limits); every file handed out lives in one folder with a byte budget
+(abcgen.render.files).
 """
 from __future__ import annotations
 
@@ -32,15 +32,21 @@ import gradio as gr  # noqa: E402  (must see GRADIO_TEMP_DIR)
 import torch  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from abcgen import analysis, files, limits, originality, present, share, tempo  # noqa: E402
-from abcgen import render as renderer  # noqa: E402
+from abcgen.judge import analysis  # noqa: E402
+from abcgen.render import files  # noqa: E402
+from abcgen.web import limits  # noqa: E402
+from abcgen.judge import originality  # noqa: E402
+from abcgen.web import present  # noqa: E402
+from abcgen.web import share  # noqa: E402
+from abcgen.web import tempo  # noqa: E402
+from abcgen.render import outputs as renderer  # noqa: E402
 from abcgen.compose import Composed, compose_stream  # noqa: E402
 from abcgen.convert import slug  # noqa: E402
 from abcgen.errors import FieldError, RenderError  # noqa: E402
-from abcgen.fields import check_abc, continuation_opening, header_of, read_request  # noqa: E402
-from abcgen.form import PRESETS  # noqa: E402
-from abcgen.present import failure  # noqa: E402
-from abcgen.sample import MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, Settings, check_opening, load_sampler  # noqa: E402
+from abcgen.web.inputs import check_abc, continuation_opening, header_of, read_request  # noqa: E402
+from abcgen.abc.form import PRESETS  # noqa: E402
+from abcgen.web.present import failure  # noqa: E402
+from abcgen.sampling.sample import MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, Settings, check_opening, load_sampler  # noqa: E402
 from abcgen.tune_types import TUNE_TYPES  # noqa: E402
 
 log = logging.getLogger("abcgen.app")
@@ -530,7 +536,7 @@ def main() -> None:
     # Index the training tunes once for the report's originality line, in a separate low-priority
     # process so neither the page nor the first composes wait for it; reports use it once written.
     if not originality.DEFAULT_FILE.exists():
-        subprocess.Popen([sys.executable, "-m", "abcgen.originality"], stdout=subprocess.DEVNULL,
+        subprocess.Popen([sys.executable, "-m", "abcgen.judge.originality"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(15))
     getattr(renderer, "warm_up", lambda: None)()  # start the converter processes
     build().launch(

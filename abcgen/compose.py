@@ -3,7 +3,7 @@
 Samples candidates, repairs what can be repaired without changing the music, validates them,
 resamples the ones that still fail (a bounded number of tries, new seeds derived from the user's),
 and ranks them so the best comes first: valid, then ending on the key's tonic, then bars of the
-right length. The tunes handed back carry a musical report (`abcgen.analysis`).
+right length. The tunes handed back carry a musical report (`abcgen.judge.analysis`).
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
-from abcgen import abc as abctools
-from abcgen import abc_fields as abcfields
-from abcgen import analysis
-from abcgen import form as formtools
-from abcgen.sample import (MAX_CANDIDATES, Candidate, Finished, Header, Progress, Sampler, Settings,
+from abcgen.abc import check as abctools
+from abcgen.abc import header as abcfields
+from abcgen.judge import analysis
+from abcgen.abc import form as formtools
+from abcgen.sampling.sample import (MAX_CANDIDATES, Candidate, Finished, Header, Progress, Sampler, Settings,
                            candidate_settings)
 
 MAX_RETRIES = 3

@@ -24,7 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from abcgen import render
+from abcgen.render import outputs as render
 from abcgen.errors import RenderError
 
 # All 4,433 tunes of music21's folk corpus in one tune book make 1.7 MB. A file many

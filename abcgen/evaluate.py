@@ -13,8 +13,9 @@ import sys
 
 import torch
 
-from abcgen import batching, checkpoint
-from abcgen.data import load_corpus, type_line
+from abcgen.learn import batching
+from abcgen.learn import checkpoint
+from abcgen.learn.data import load_corpus, type_line
 from abcgen.errors import CheckpointError, DataError, FieldError
 from abcgen.train import evaluate_stream
 

@@ -4,7 +4,7 @@
         --opening "|: A2d fed" --temperature 1.0 --seed 3 --num 4 [--form AABB] [--json] [--out DIR]
 
 Prints the tunes as an ABC tune book, or with --json one JSON array of objects with `abc`, `valid`,
-`report`, `requested_form`, `achieved_form` and `music` (the musical report of `abcgen.analysis`).
+`report`, `requested_form`, `achieved_form` and `music` (the musical report of `abcgen.judge.analysis`).
 With --out, writes .abc, .mid, .musicxml, .svg and .wav files per tune. Without --checkpoint it
 uses the shipped model. These option names are stable.
 """
@@ -16,10 +16,10 @@ import os
 import sys
 from pathlib import Path
 
-from abcgen import render
+from abcgen.render import outputs as render
 from abcgen.compose import compose
 from abcgen.errors import CheckpointError, FieldError, RenderError
-from abcgen.sample import MAX_CANDIDATES, Header, Settings, candidate_settings, load_sampler
+from abcgen.sampling.sample import MAX_CANDIDATES, Header, Settings, candidate_settings, load_sampler
 
 MAX_NUM = 100       # tunes one command composes (in batches of MAX_CANDIDATES): a tune book
 BATCH_SEEDS = 1000  # later batches' seeds derive from --seed past the resampling attempts' (1-3)

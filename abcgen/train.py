@@ -23,10 +23,11 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from abcgen import batching, checkpoint
-from abcgen.data import load_corpus
-from abcgen.model import CharLSTM, ModelConfig, detach_state
-from abcgen.vocab import Vocab
+from abcgen.learn import batching
+from abcgen.learn import checkpoint
+from abcgen.learn.data import load_corpus
+from abcgen.learn.model import CharLSTM, ModelConfig, detach_state
+from abcgen.learn.vocab import Vocab
 
 LN2 = math.log(2)
 

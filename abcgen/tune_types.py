@@ -20,7 +20,7 @@ class TuneType:
     unit: str           # L:
     beat: str           # the note value musicians count the tempo in ("3/8" = dotted quarter)
     bpm: int            # beats per minute, in that beat
-    form: str           # typical form, as musicians name it (see abcgen.form.parse_form)
+    form: str           # typical form, as musicians name it (see abcgen.abc.form.parse_form)
     low: str = MELODY_RANGE[0]    # lowest note the instrument plays comfortably (ABC pitch)
     high: str = MELODY_RANGE[1]   # highest
 

@@ -1,6 +1,6 @@
 """What the compose path hands musicians, in figures: 8 headers x 8 tunes through the same call as
 `python -m abcgen.generate` (default settings), with no form, or with each tune type's typical form
-(`--presets`, 8 tune types of the app). Per tune, from the musical report (`abcgen.analysis`):
+(`--presets`, 8 tune types of the app). Per tune, from the musical report (`abcgen.judge.analysis`):
 the share of bars that recur elsewhere in the tune, ending on the tonic of K:, two or more parts,
 the largest chord, validity, and tunes closed at the length cap instead of by the model.
 
@@ -13,7 +13,7 @@ import json
 import time
 
 from abcgen.compose import compose
-from abcgen.sample import Header, Settings, load_sampler
+from abcgen.sampling.sample import Header, Settings, load_sampler
 from abcgen.tune_types import TUNE_TYPES
 
 HEADERS = [("4/4", "D"), ("6/8", "G"), ("2/4", "A"), ("3/4", "Ador"), ("9/8", "Edor"), ("4/4", "Dmix"),

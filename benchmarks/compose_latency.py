@@ -35,7 +35,7 @@ def main() -> None:
 
     import app
     from abcgen import compose as composer
-    from abcgen import render as renderer
+    from abcgen.render import outputs as renderer
 
     # Time the steps from the outside: repair+validation per candidate, the render the app asks for
     # (its own steps are in Rendered.timings) and writing the files.

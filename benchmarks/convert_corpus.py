@@ -6,7 +6,7 @@ clean (no problem at all) and the share without errors (warnings allowed).
     python -m benchmarks.convert_corpus [--limit N] [--jobs N] [--timeout S]
 
 Tunes that music21 cannot read are counted but not held against the converters.
-Steps are timed inside the worker process (see abcgen.render.Rendered.timings);
+Steps are timed inside the worker process (see abcgen.render.outputs.Rendered.timings);
 "midi" includes building the note events that MIDI and WAV share.
 """
 
@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import music21  # noqa: E402
 
-from abcgen import abc as abctools  # noqa: E402
-from abcgen import render, worker  # noqa: E402
+from abcgen.abc import check as abctools  # noqa: E402
+from abcgen.render import outputs as render  # noqa: E402
+from abcgen.render import worker  # noqa: E402
 from abcgen.errors import RenderError  # noqa: E402
 
 COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from abcgen.data import body_of, load_corpus
+from abcgen.learn.data import body_of, load_corpus
 
 MODES = {"": " Major", "min": "m", "dor": " Dorian", "mix": " Mixolydian", "phr": " Phrygian",
          "lyd": " Lydian", "loc": " Locrian"}

@@ -2,7 +2,7 @@
 
 For musicians' forms (AABB under reel, jig and hornpipe meters by default): the share of tunes
 whose parts have the requested number of full bars (a pickup on top), that are written with
-repeat signs that play as asked (`abcgen.analysis`), and that abc2midi, an independent player,
+repeat signs that play as asked (`abcgen.judge.analysis`), and that abc2midi, an independent player,
 really plays part by part in that order: the notes of its MIDI file must read X X Y Y. For
 IrishMAN codes (`--codes`): how often the computed S and every B equal the request.
 
@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from abcgen import analysis
-from abcgen import form as formtools
+from abcgen.judge import analysis
+from abcgen.abc import form as formtools
 from abcgen.compose import compose
-from abcgen.sample import Header, Settings, load_sampler
+from abcgen.sampling.sample import Header, Settings, load_sampler
 from abcgen.tune_types import TUNE_TYPES
 
 TYPES = ("reel", "jig", "hornpipe")

@@ -2,7 +2,7 @@
 
     python -m benchmarks.hostile_requests [--only NAME]
 
-Each tune goes once through `abcgen.render.render` (timeout 20 s, files written with write_files)
+Each tune goes once through `abcgen.render.outputs.render` (timeout 20 s, files written with write_files)
 and once through `python -m abcgen.convert --timeout 5`, each in a fresh interpreter, so that peak
 memory is that request's own: the caller's (or the command's) and its worker processes' (from
 resource.getrusage; workers are stopped and waited for before it is read). Printed side by side:
@@ -63,7 +63,8 @@ def _written(folder: Path) -> int:
 
 def one(kind: str, name: str) -> dict:
     """One request in this (fresh) interpreter; its figures as a dict."""
-    from abcgen import render, worker
+    from abcgen.render import outputs as render
+    from abcgen.render import worker
     from abcgen.errors import RenderError
 
     tune = HOSTILE[name]

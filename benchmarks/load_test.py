@@ -68,7 +68,7 @@ def pick_checkpoint(given: str | None) -> Path:
         return Path(given)
     if os.environ.get("ABCGEN_CHECKPOINT"):
         return Path(os.environ["ABCGEN_CHECKPOINT"])
-    from abcgen.checkpoint import SHIPPED
+    from abcgen.learn.checkpoint import SHIPPED
     return SHIPPED
 
 

@@ -5,7 +5,7 @@ For N validation tunes of the folk corpus, the model writes one tune under each 
 (M, L, K, Q) twice: (a) raw, the full-precision model sampled by a plain loop with no masks, and (b)
 through the app's compose path (bar clock, repairs, resampling; default settings). `--presets`
 samples under the app's tune types instead (meter, unit, tempo, typical form), in the validation
-tunes' keys. Figures per column, from `abcgen.analysis`: share of bars that recur elsewhere in
+tunes' keys. Figures per column, from `abcgen.judge.analysis`: share of bars that recur elsewhere in
 their tune, tunes ending on the tonic of K:, notes in the key's scale, parts, repeats, note
 lengths, intervals, range, and the longest passage shared with a training tune; last, a
 classifier two-sample test: logistic regression on the per-tune figures, 5-fold cross-validated
@@ -26,15 +26,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from abcgen import abc_fields as abcfields
-from abcgen.analysis import LENGTH_BINS, analyse
+from abcgen.abc import header as abcfields
+from abcgen.judge.analysis import LENGTH_BINS, analyse
 from abcgen.compose import compose
-from abcgen.data import load_corpus
+from abcgen.learn.data import load_corpus
 from abcgen.errors import FieldError
-from abcgen.originality import CACHE_DIR, NEW_BELOW, default_index
-from abcgen.sample import CODE_LIMIT, Header, Settings, close_at_last_bar, load_sampler
+from abcgen.judge.originality import CACHE_DIR, NEW_BELOW, default_index
+from abcgen.sampling.sample import CODE_LIMIT, Header, Settings, close_at_last_bar, load_sampler
 from abcgen.tune_types import TUNE_TYPES
-from abcgen.vocab import END
+from abcgen.learn.vocab import END
 
 
 def validation_tunes(num: int, seed: int) -> list[tuple[str, Header]]:
@@ -68,7 +68,7 @@ def raw_samples(path, headers: list[Header], seed: int, max_chars: int = 1200,
     """One tune per header from the full-precision model with no masks: the model writes its form
     code, the header is put in when it starts one (X), and the body runs to the end-of-tune symbol
     or the length cap. The state is opaque: every row starts from the same prompt in one batch."""
-    from abcgen import checkpoint
+    from abcgen.learn import checkpoint
     model, vocab, _ = checkpoint.load(path)
     n = len(headers)
     gen = torch.Generator().manual_seed(seed)

@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from abcgen import checkpoint
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.sample import Header, Sampler, Settings, int8_model
+from abcgen.learn import checkpoint
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.sampling.sample import Header, Sampler, Settings, int8_model
 
 PROMPT = "X:1\nL:1/8\nM:6/8\nK:D\n"
 
@@ -90,8 +90,8 @@ def bpc(model, vocab, tunes: int = 60) -> float:
     """Bits per character on the first held-out tunes of the default corpus (as training saw them)."""
     import math
 
-    from abcgen.data import load_corpus
-    from abcgen.vocab import END
+    from abcgen.learn.data import load_corpus
+    from abcgen.learn.vocab import END
     corpus = load_corpus("folk", abc2midi=True)
     ids = torch.tensor([vocab.encode("".join(END + t.code + t.abc for t in corpus.valid[:tunes]))])
     logits, _ = model(ids[:, :-1])

@@ -13,10 +13,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from abcgen import batching
-from abcgen.data import load_corpus
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.vocab import Vocab
+from abcgen.learn import batching
+from abcgen.learn.data import load_corpus
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.learn.vocab import Vocab
 
 
 def timed_steps(model, opt, batches) -> tuple[float, int]:

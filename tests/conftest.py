@@ -30,7 +30,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def small_book(tmp_path_factory) -> Path:
     """A tune book of 60 real tunes (O'Neill's), enough for a tiny training run."""
-    from abcgen.data import folk_paths, read_text, split_tune_book
+    from abcgen.learn.data import folk_paths, read_text, split_tune_book
     tunes = []
     for p in folk_paths():
         if "oneills1850" in str(p):
@@ -61,7 +61,7 @@ def tiny_checkpoint(small_book, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sampler(tiny_checkpoint):
     """A sampler on the tiny checkpoint, loaded as the app loads one (int8 weights on the CPU)."""
-    from abcgen.sample import load_sampler
+    from abcgen.sampling.sample import load_sampler
     return load_sampler(tiny_checkpoint)
 
 
@@ -73,7 +73,7 @@ def free_port() -> int:
 
 def app_checkpoint(request) -> Path:
     """The checkpoint the app should serve: ABCGEN_CHECKPOINT, else the shipped one, else the tiny one."""
-    from abcgen.checkpoint import SHIPPED
+    from abcgen.learn.checkpoint import SHIPPED
     if os.environ.get("ABCGEN_CHECKPOINT"):
         return Path(os.environ["ABCGEN_CHECKPOINT"])
     if SHIPPED.exists():

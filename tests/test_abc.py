@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abcgen import abc
-from abcgen.abc import Problem, Report, abc2midi_errors, repair, validate
-from abcgen.abc_fields import (parse_key, parse_meter, parse_tempo,
+from abcgen.abc import check as abc
+from abcgen.abc.check import Problem, Report, abc2midi_errors, repair, validate
+from abcgen.abc.header import (parse_key, parse_meter, parse_tempo,
                                parse_unit, split_tune, tempo_bpm)
 from abcgen.errors import FieldError
 

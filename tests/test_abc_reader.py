@@ -1,4 +1,4 @@
-"""The one reader of ABC bodies (abcgen.abc_reader): the lexer's tokens, read whole lines or one
+"""The one reader of ABC bodies (abcgen.abc.reader): the lexer's tokens, read whole lines or one
 character at a time, the bar measure (tuplets, broken rhythm, chords, multi-bar rests), endings
 and section delimiters; and that the other readers (analysis, form codes, data, notation, audio)
 read a tune the way it does, default unit length included."""
@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcgen import abc_scan, analysis, audio, data, form, notation
-from abcgen.abc_reader import (Lexer, Measure, Token, chord_multiplier, ending_numbers,
+from abcgen.abc import scan as abc_scan
+from abcgen.judge import analysis
+from abcgen.render import audio
+from abcgen.learn import data
+from abcgen.abc import form
+from abcgen.render import notation
+from abcgen.abc.reader import (Lexer, Measure, Token, chord_multiplier, ending_numbers,
                                is_section_delimiter, multiplier, tuplet_ratio)
 
 KINDS = {"note", "rest", "multirest", "chord", "grace", "quote", "decoration", "letter", "field",
@@ -290,5 +295,5 @@ def test_the_tempo_of_a_tune_without_l_is_that_of_its_default_unit():
 
 
 def test_continue_keeps_the_default_unit_of_a_tune_without_l():
-    from abcgen.fields import header_of
+    from abcgen.web.inputs import header_of
     assert header_of("X:1\nM:2/4\nK:D\nABcd|\n").unit == "1/16"

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from abcgen.analysis import analyse, read
-from abcgen.originality import CorpusIndex, corpus_titles, is_original
+from abcgen.judge.analysis import analyse, read
+from abcgen.judge.originality import CorpusIndex, corpus_titles, is_original
 
 HEAD = "X:1\nT:Test\nM:4/4\nL:1/8\nK:{key}\n"
 A1, A2, A3, A4 = "ABcd efga", "gfed cBAG", "FGAB cdef", "d2f2 a4"
@@ -130,7 +130,7 @@ def test_bad_input_gives_a_report_not_an_exception(text, problems):
 @pytest.fixture(scope="module")
 def corpus_tunes():
     """Eight real tunes of O'Neill's collection, normalized as training sees them."""
-    from abcgen.data import Dropped, folk_paths, normalize, read_text, split_tune_book
+    from abcgen.learn.data import Dropped, folk_paths, normalize, read_text, split_tune_book
     path = next(p for p in folk_paths() if p.parent.name == "oneills1850")
     out = []
     for i, raw in enumerate(split_tune_book(read_text(path))):
@@ -192,7 +192,7 @@ def test_a_new_tune_is_new_and_the_index_round_trips(corpus_tunes, tmp_path):
 
 
 def test_a_report_never_waits_for_an_index_that_is_not_built(corpus_tunes, tmp_path, monkeypatch):
-    from abcgen import originality
+    from abcgen.judge import originality
     monkeypatch.setattr(originality, "DEFAULT_FILE", tmp_path / "index.npz")
     monkeypatch.setattr(originality, "_default", {"index": None, "checked": False})
     r = analyse(tune(f"{A1} | {A2} |]"))
@@ -208,7 +208,7 @@ def test_titles_come_from_the_raw_corpus_and_copies_are_not_indexed(corpus_tunes
     titles = corpus_titles([source for _, source in corpus_tunes[:2]])
     assert len(titles) == 2 and all(t.strip() for t in titles.values())
 
-    from abcgen.data import Tune
+    from abcgen.learn.data import Tune
     assert not is_original(Tune("X:1\n", source="oneills1850/x.abc#1 transposed +2", shift=2))
     assert is_original(Tune("X:1\n", source="oneills1850/x.abc#1"))
 
@@ -216,7 +216,8 @@ def test_titles_come_from_the_raw_corpus_and_copies_are_not_indexed(corpus_tunes
 def test_generate_json_carries_the_musical_report(tiny_checkpoint, corpus_tunes, monkeypatch, capsys):
     import json
 
-    from abcgen import generate, originality
+    from abcgen import generate
+    from abcgen.judge import originality
     index = CorpusIndex.build((abc, source, "") for abc, source in corpus_tunes)
     monkeypatch.setattr(originality, "default_index", lambda: index)
     assert generate.main(["--checkpoint", str(tiny_checkpoint), "--key", "Ador", "--num", "2",

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from abcgen.sample import MAX_CANDIDATES, MAX_CHARS
+from abcgen.sampling.sample import MAX_CANDIDATES, MAX_CHARS
 from conftest import ROOT, app_checkpoint, running_app
 
 START_TIMEOUT = 240  # importing, loading the model and starting the converters, on a slow CPU
@@ -135,9 +135,9 @@ def test_page_scripts_are_inline_and_no_server_path_is_shown(app_url):
 
 def test_tune_types_and_examples_are_accepted_as_they_stand(request):
     import app
-    from abcgen.fields import read_request
-    from abcgen.form import parse_form
-    from abcgen.sample import check_opening, load_sampler
+    from abcgen.web.inputs import read_request
+    from abcgen.abc.form import parse_form
+    from abcgen.sampling.sample import check_opening, load_sampler
     from abcgen.tune_types import TUNE_TYPES
 
     for kind in TUNE_TYPES.values():

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from abcgen import files
+from abcgen.render import files
 from conftest import ROOT, app_checkpoint, running_app
 
 START_TIMEOUT = 240
@@ -92,7 +92,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_half_files(tmp_path, monkeyp
 
 
 def test_share_links_are_read_as_untrusted_input():
-    from abcgen import share
+    from abcgen.web import share
     from abcgen.errors import FieldError
     settings = {"title": "A", "abc": TUNE, "seed": 3, "temperature": 0.9}
     assert share.unpack(share.pack(settings)) == settings

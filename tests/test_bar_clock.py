@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from abcgen import abc as abctools
+from abcgen.abc import check as abctools
 from fractions import Fraction
 
-from abcgen.bar_clock import BarClock
-from abcgen.clock_rules import Empty, Full, allows
-from abcgen.sample import Header, Sampler, Settings
-from abcgen.vocab import END, Vocab
+from abcgen.sampling.clock import BarClock
+from abcgen.sampling.rules import Empty, Full, allows
+from abcgen.sampling.sample import Header, Sampler, Settings
+from abcgen.learn.vocab import END, Vocab
 
 
 def clock(text, meter="4/4", unit="1/8"):
@@ -145,8 +145,8 @@ def test_requested_form_places_section_ends():
 
 def test_sampler_writes_the_requested_form(tiny_checkpoint):
     """Even a barely trained model writes exactly the sections and bars asked for."""
-    from abcgen import form as formtools
-    from abcgen.sample import load_sampler
+    from abcgen.abc import form as formtools
+    from abcgen.sampling.sample import load_sampler
     s = load_sampler(tiny_checkpoint)
     for code in ("S:2 B:4 E:5 B:4", "S:3 B:2 E:5 B:3 E:5 E:5 B:2"):
         asked = formtools.parse_code(code)

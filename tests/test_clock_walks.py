@@ -32,12 +32,12 @@ from pathlib import Path
 
 import pytest
 
-from abcgen import abc as abctools
-from abcgen import form as formtools
-from abcgen.bar_clock import BarClock
-from abcgen.clock_rules import allows
+from abcgen.abc import check as abctools
+from abcgen.abc import form as formtools
+from abcgen.sampling.clock import BarClock
+from abcgen.sampling.rules import allows
 from abcgen.tune_types import MELODY_RANGE
-from abcgen.vocab import END
+from abcgen.learn.vocab import END
 
 WALKS = 5000
 CHUNK = 250                # walks a worker process takes at a time
@@ -63,7 +63,7 @@ UNIFORM_SHARE = 0.25
 @lru_cache(maxsize=1)
 def alphabet() -> tuple[str, ...]:
     """What the sampler chooses from: the shipped model's vocabulary, END included."""
-    from abcgen import checkpoint
+    from abcgen.learn import checkpoint
     return tuple(checkpoint.read(checkpoint.SHIPPED)["vocab"])
 
 
@@ -199,7 +199,7 @@ def abc2midi_problems(tunes: list[str]) -> dict[int, list[str]] | None:
 
 def abc2midi_errors_only(lines: list[str]) -> list[str]:
     """The error lines. Warnings are left out as the corpus's abc2midi check leaves them out
-    (`abcgen.data`): half the training tunes draw some ("Assuming repeat", bar lengths abc2midi
+    (`abcgen.learn.data`): half the training tunes draw some ("Assuming repeat", bar lengths abc2midi
     counts without pickups)."""
     return [ln for ln in lines if ln.startswith("Error")]
 
@@ -373,7 +373,7 @@ def deliberate(body: str) -> list[str]:
 
 # Where the clock refuses training tunes that use none of the above, told apart by the text
 # around the refused character (⟨ marks it; the text after it runs to the body's end). Each is a
-# rule of `abcgen.clock_rules` (its docstring says why), made on purpose: most keep abc2midi from
+# rule of `abcgen.sampling.rules` (its docstring says why), made on purpose: most keep abc2midi from
 # misreading the tune, the short-bar ones keep parts whole. No filter of the text can find them
 # before the clock measures the bars, so they are counted here, not filtered out above.
 REFUSALS: dict[str, str] = {       # name -> pattern
@@ -429,7 +429,7 @@ def pass_through() -> PassThrough:
     """The folk corpus's training tunes as training reads them: those the validator accepts
     (`load_corpus` drops the rest) and abc2midi reads without errors (configs/folk.yaml's
     abc2midi_check), as written (no transposed copies)."""
-    from abcgen.data import body_of, load_corpus
+    from abcgen.learn.data import body_of, load_corpus
     tunes = load_corpus("folk", validate=True, workers=2).train
     midi = abc2midi_problems([re.sub(r"^X:1", f"X:{x}", t.abc) for x, t in enumerate(tunes, 1)])
     if midi is not None:
@@ -458,7 +458,7 @@ def test_the_deliberate_filters_leave_most_training_tunes_in(pass_through):
 def test_training_tunes_pass_through_the_clock(pass_through):
     """Training tunes that use nothing the clock forbids on purpose pass through it: most of them
     whole, and where one is refused, it is by one of the clock's rules (REFUSALS)."""
-    from abcgen.data import body_of
+    from abcgen.learn.data import body_of
     refused = sum(len(v) for v in pass_through.refused.values())
     assert pass_through.kept - refused >= 0.8 * pass_through.kept, \
         {kind: len(v) for kind, v in pass_through.refused.items()}

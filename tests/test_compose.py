@@ -1,8 +1,8 @@
 import pytest
 
 from abcgen import compose as composer
-from abcgen.abc import abc2midi_errors
-from abcgen.sample import Finished, Header, Progress, Settings
+from abcgen.abc.check import abc2midi_errors
+from abcgen.sampling.sample import Finished, Header, Progress, Settings
 
 REEL = Header.parse(meter="4/4", unit="1/8", key="G", title="Test Reel", x=3)
 
@@ -49,7 +49,7 @@ def test_abc2midi_problems_become_report_errors():
 def test_batch_stops_once_enough_tunes_are_accepted():
     """Stopping early keeps only finished tunes, the same ones a full run writes (the shipped
     model: it ends its tunes, the tiny one rarely does)."""
-    from abcgen.sample import load_sampler
+    from abcgen.sampling.sample import load_sampler
     sampler = load_sampler()
     settings = Settings(temperature=1.0, seed=2, max_chars=400, num=6)
     seen = []

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from abcgen import data
-from abcgen.data import Dropped, load_corpus, normalize, split, Tune
+from abcgen.learn import data
+from abcgen.learn.data import Dropped, load_corpus, normalize, split, Tune
 from abcgen.errors import DataError
 
 BOOK = """% a comment line
@@ -163,7 +163,7 @@ def test_normalize_removes_what_standard_tools_reject():
 
 
 def test_abc2midi_check_drops_tunes_it_rejects(tmp_path):
-    from abcgen.abc import abc2midi_errors
+    from abcgen.abc.check import abc2midi_errors
     if abc2midi_errors("X:1\nM:4/4\nL:1/8\nK:C\nCDEF|]\n") is None:
         pytest.skip("abc2midi (Debian package abcmidi) is not installed; CI installs it")
     path = tmp_path / "book.abc"

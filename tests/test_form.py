@@ -5,7 +5,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from abcgen.errors import FieldError
-from abcgen.form import (
+from abcgen.abc.form import (
     PRESETS,
     Form,
     body_form,

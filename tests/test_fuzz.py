@@ -28,16 +28,18 @@ import torch
 from hypothesis import HealthCheck, Phase, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from abcgen import abc as abctools
-from abcgen import abc_fields as abcfields
-from abcgen import convert, evaluate, form as formtools, generate, render, train
+from abcgen.abc import check as abctools
+from abcgen.abc import header as abcfields
+from abcgen import convert, evaluate, generate, train
+from abcgen.abc import form as formtools
+from abcgen.render import outputs as render
 from abcgen.compose import compose
 from abcgen.errors import FieldError, RenderError
-from abcgen.fields import read_request
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.sample import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Sampler, Settings,
+from abcgen.web.inputs import read_request
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.sampling.sample import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Sampler, Settings,
                            check_opening)
-from abcgen.vocab import Vocab
+from abcgen.learn.vocab import Vocab
 from conftest import ROOT, tiny_overrides
 
 # ------------------------------------------------------------------------------------------------
@@ -638,7 +640,7 @@ def test_train_cli_trains_or_names_the_bad_key(small_book, train_cache, tmp_path
 def app_module(sampler, tmp_path_factory):
     """app.py with the tiny model and its own file store; `build` fills in its components."""
     import app
-    from abcgen import files
+    from abcgen.render import files
     store = files.Store(tmp_path_factory.mktemp("app-files"), budget=50 * files.MB).open()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(app, "sampler", lambda: sampler)
@@ -671,7 +673,7 @@ REFUSAL = re.compile(r'<div class="status error" role="status"><p><b>([^<]*)</b>
 def refused_field(app, updates: dict) -> str | None:
     """The field a page handler's message line refuses, None when the line is no refusal. A refusal
     names the field by its label on the page, and shows no traceback and no server path."""
-    from abcgen.present import FIELD_LABELS
+    from abcgen.web.present import FIELD_LABELS
     line = updates.get(app.ui.status)
     match = REFUSAL.match(line) if isinstance(line, str) else None
     if not match:
@@ -762,7 +764,7 @@ def test_app_compose_button_refuses_exactly_the_bad_field_before_sampling(app_mo
 @fuzz(300)
 @given(text=abc_text(3000) | st.sampled_from(["", "  \n", Long("a" * MEGABYTE), Long(TUNE * 1000)]))
 def test_app_abc_box_check_names_the_abc(app_module, text):
-    from abcgen.fields import MAX_ABC
+    from abcgen.web.inputs import MAX_ABC
     try:
         assert app_module.check_abc(text) == text
     except FieldError as e:

@@ -18,10 +18,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from abcgen import audio, checkpoint, generate, notation, render, worker
+from abcgen import generate
+from abcgen.render import audio
+from abcgen.learn import checkpoint
+from abcgen.render import notation
+from abcgen.render import outputs as render
+from abcgen.render import worker
 from abcgen.errors import CheckpointError, RenderError
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.vocab import Vocab
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.learn.vocab import Vocab
 from benchmarks.hostile_requests import HOSTILE
 from conftest import PYTHON, ROOT
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from abcgen.errors import FieldError
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.vocab import END, Vocab
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.learn.vocab import END, Vocab
 
 
 def test_stepwise_logits_equal_full_sequence():

@@ -20,10 +20,10 @@ import httpx
 import pytest
 import torch
 
-from abcgen import checkpoint
+from abcgen.learn import checkpoint
 from abcgen.errors import CheckpointError
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.vocab import Vocab
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.learn.vocab import Vocab
 from conftest import PYTHON, ROOT, app_checkpoint, running_app
 
 START_TIMEOUT = 300     # importing, loading the model and starting the converters, on a busy CPU
@@ -79,9 +79,9 @@ def test_a_write_interrupted_half_way_leaves_the_previous_checkpoint_intact(tmp_
 SAVER = """
 import sys
 import torch
-from abcgen import checkpoint
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.vocab import Vocab
+from abcgen.learn import checkpoint
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.learn.vocab import Vocab
 torch.manual_seed(0)
 vocab = Vocab(list("abc"))
 model = CharLSTM(ModelConfig(len(vocab), embedding_dim=16, hidden_size=256, num_layers=2))
@@ -154,7 +154,7 @@ def test_a_pickle_carrying_code_anywhere_in_a_checkpoint_is_refused(tmp_path, wh
 
     with pytest.raises(CheckpointError, match="refused"):
         checkpoint.load(tmp_path / "evil.pt")
-    from abcgen.sample import load_sampler
+    from abcgen.sampling.sample import load_sampler
     with pytest.raises(CheckpointError, match="refused"):
         load_sampler(tmp_path / "evil.pt")
     assert not marker.exists()
@@ -280,7 +280,7 @@ def test_file_route_hands_out_the_apps_own_output(app):
 
 def cache_contents(cache: Path) -> tuple[list[Path], list[Path]]:
     """Files and folders the app wrote under its cache, its store's own lock file left out."""
-    from abcgen.files import LOCK_NAME
+    from abcgen.render.files import LOCK_NAME
     entries = [p for p in cache.rglob("*") if p.name != LOCK_NAME] if cache.exists() else []
     return [p for p in entries if p.is_file()], [p for p in entries if p.is_dir()]
 

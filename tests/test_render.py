@@ -17,7 +17,11 @@ import music21
 import pytest
 from music21 import midi as m21midi
 
-from abcgen import audio, convert, notation, render, worker
+from abcgen import convert
+from abcgen.render import audio
+from abcgen.render import notation
+from abcgen.render import outputs as render
+from abcgen.render import worker
 from abcgen.errors import RenderError
 
 CORPUS = Path(music21.__file__).parent / "corpus"
@@ -430,8 +434,8 @@ def test_a_tune_book_of_the_whole_corpus_is_not_too_large(tmp_path):
 def test_notation_numbers_bars_as_the_report_does(body, first):
     """The engraving's bar numbers are the report's: the bar the validator blames is that bar."""
     import re
-    from abcgen import abc as abctools
-    from abcgen import notation
+    from abcgen.abc import check as abctools
+    from abcgen.render import notation
     abc = "X:1\nM:6/8\nL:1/8\nK:D\n" + body
     numbers = [int(n) for n in re.findall(r'<measure[^>]* number="(\d+)"', notation.to_musicxml(notation.parse_score(abc)))]
     assert numbers[0] == first and numbers == list(range(first, first + len(numbers)))

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from abcgen.errors import FieldError
-from abcgen.sample import Finished, Header, Progress, Sampler, Settings, close_at_last_bar, load_sampler
-from abcgen.vocab import END
+from abcgen.sampling.sample import Finished, Header, Progress, Sampler, Settings, close_at_last_bar, load_sampler
+from abcgen.learn.vocab import END
 
 JIG = Header.parse(meter="6/8", unit="1/8", key="D", title="Test Jig", x=7)
 
@@ -160,7 +160,7 @@ def test_unclosed_chord_cannot_be_left_open(sampler):
 
 def test_int8_model_predicts_like_the_full_precision_one(tiny_checkpoint):
     """Sampling on the CPU uses int8 weights; they must cost (almost) nothing in bits per character."""
-    from abcgen.sample import int8_model
+    from abcgen.sampling.sample import int8_model
     fp32 = load_sampler(tiny_checkpoint, int8=False)
     int8 = int8_model(fp32.model)
     assert int8 is not fp32.model

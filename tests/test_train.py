@@ -7,7 +7,8 @@ import time
 import pytest
 import torch
 
-from abcgen import checkpoint, train
+from abcgen import train
+from abcgen.learn import checkpoint
 from abcgen.errors import CheckpointError
 from conftest import PYTHON, ROOT, tiny_overrides
 

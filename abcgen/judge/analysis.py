@@ -1,7 +1,7 @@
 """A musician's report on one tune: key and final note, form as written and as played, bars that
-recur, range, chords, and how much of it comes from a training tune (`abcgen.originality`).
+recur, range, chords, and how much of it comes from a training tune (`abcgen.judge.originality`).
 
-The validator (`abcgen.abc`) measures bar lengths but keeps no pitches; music21 has right pitches
+The validator (`abcgen.abc.check`) measures bar lengths but keeps no pitches; music21 has right pitches
 only after building a stream (tens of milliseconds a tune: its token pass alone ignores inline key
 changes, tuplets and accidentals carried through a bar) and loses the bars as written. So `read` is
 a light reader built on the validator's tokens: every bar as written, with each note's MIDI pitch
@@ -16,12 +16,12 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from abcgen import abc_fields as abcfields
-from abcgen import abc_reader as abcreader
+from abcgen.abc import header as abcfields
+from abcgen.abc import reader as abcreader
 from abcgen.errors import FieldError
 
 if TYPE_CHECKING:
-    from abcgen.originality import Originality
+    from abcgen.judge.originality import Originality
 
 MAX_PLAYED = 4096  # bars: a bound on expanding repeats, far above any real tune
 
@@ -450,7 +450,7 @@ def _ranges(numbers: list[int]) -> str:
 
 
 def analyse(abc: str, index=None, originality: bool = True) -> MusicalReport:
-    """The musical report on a tune. `index` is an `abcgen.originality.CorpusIndex` (by default
+    """The musical report on a tune. `index` is an `abcgen.judge.originality.CorpusIndex` (by default
     the training corpus's, when it has been built); with `originality=False` no corpus is
     consulted. Never raises: what cannot be read is named in `problems`."""
     try:
@@ -460,11 +460,11 @@ def analyse(abc: str, index=None, originality: bool = True) -> MusicalReport:
     report = describe(piece)
     if originality and piece.bars:
         try:
-            from abcgen import originality as orig
+            from abcgen.judge import originality as orig
             index = index or orig.default_index()
             if index is None:
                 report.problems.append("originality was not checked: the training corpus is not "
-                                       "indexed yet (python -m abcgen.originality)")
+                                       "indexed yet (python -m abcgen.judge.originality)")
             else:
                 report.originality = index.lookup(piece)
         except Exception as e:  # no corpus at hand: the rest of the report still stands

@@ -2,7 +2,7 @@
 
 music21 happily reads much broken ABC (it re-bars overfull bars, turns an unknown key
 into C major, reads prose as notes), so a parse without an exception proves little.
-`validate` therefore also walks the tune body itself, as written (`abcgen.abc_scan`), measuring
+`validate` therefore also walks the tune body itself, as written (`abcgen.abc.scan`), measuring
 every bar against the meter and keeping line/column positions for its messages.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from abcgen import abc_scan
-from abcgen.abc_fields import (KEY_HELP, field_line, header_fields, normalise, parse_key, parse_meter,
+from abcgen.abc import scan as abc_scan
+from abcgen.abc.header import (KEY_HELP, field_line, header_fields, normalise, parse_key, parse_meter,
                                parse_tempo, parse_unit, strip_comment)
-from abcgen.abc_reader import ending_numbers, is_section_delimiter
-from abcgen.abc_scan import Bar, Scan
+from abcgen.abc.reader import ending_numbers, is_section_delimiter
+from abcgen.abc.scan import Bar, Scan
 from abcgen.errors import FieldError
 
 # ----------------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from abcgen.abc_fields import (default_unit, field_line, meter_length, parse_meter, parse_tempo, parse_unit,
+from abcgen.abc.header import (default_unit, field_line, meter_length, parse_meter, parse_tempo, parse_unit,
                                tempo_bpm)
-from abcgen.abc_reader import INLINE_FIELD_RE, OPAQUE_RE, TUPLET_RE
+from abcgen.abc.reader import INLINE_FIELD_RE, OPAQUE_RE, TUPLET_RE
 from abcgen.errors import FieldError, RenderError
 
 MAX_TUPLET = 16  # (p:q:r: at most 16 notes in the time of at most 16

@@ -13,7 +13,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
-from abcgen.abc_fields import meter_length
+from abcgen.abc.header import meter_length
 
 NOTE_RE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)(\d*)(/*)(\d*)")
 REST_RE = re.compile(r"([zx])(\d*)(/*)(\d*)")

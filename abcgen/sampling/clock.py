@@ -1,10 +1,10 @@
 """Follow a tune body as the model writes it, one character at a time: where the writer is in the
 bar, the part and the requested form, and what it has left open.
 
-The body is read by the same `Lexer` and `Measure` as the validator (`abcgen.abc_reader`), so a
+The body is read by the same `Lexer` and `Measure` as the validator (`abcgen.abc.reader`), so a
 note, a chord, a tuplet or a broken rhythm is what the validator will read, and bar lengths are the
 same exact Fractions. The clock adds what only a writer needs: pickups and the bars that complete
-them, parts and repeats, the requested form, cadences and range. `abcgen.clock_rules` turns this
+them, parts and repeats, the requested form, cadences and range. `abcgen.sampling.rules` turns this
 into what may come next (`BarClock.state()` and `allows`); the validator has the last word.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property, lru_cache
 
-from abcgen import abc_fields
-from abcgen.abc_reader import NOTE_RE, ONE, TUPLET_RE, Lexer, Measure, Pending, Token, chord_multiplier, multiplier
-from abcgen.clock_rules import Next, next_state
+from abcgen.abc import header as abc_fields
+from abcgen.abc.reader import NOTE_RE, ONE, TUPLET_RE, Lexer, Measure, Pending, Token, chord_multiplier, multiplier
+from abcgen.sampling.rules import Next, next_state
 
 NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
 DECORATION_CHARS = frozenset(".~HLMOPSTuvk")  # what marks the next note (the one-letter decorations)
@@ -478,7 +478,7 @@ class BarClock:
         return self.asked.high is None or pitch_index(letter) + step <= self.asked.high
 
     def state(self) -> Next:
-        """What may come next (`abcgen.clock_rules`): hashable, so the sampler caches one mask per
+        """What may come next (`abcgen.sampling.rules`): hashable, so the sampler caches one mask per
         value."""
         return next_state(self)
 

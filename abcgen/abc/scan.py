@@ -1,7 +1,7 @@
 """One walk through a whole tune: its bars as written, with their lengths, bar lines, endings and
 repeats, and the symbols that are wrong, with their offsets.
 
-The validator and the repairs (`abcgen.abc`) judge a tune from this walk. It reads the body with
+The validator and the repairs (`abcgen.abc.check`) judge a tune from this walk. It reads the body with
 the same `Lexer` and `Measure` as the bar clock that guides the sampler, so the two agree on what
 a note, a bar line or a tuplet is and how long a bar is.
 """
@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from abcgen.abc_fields import (default_unit, field_line, header_fields, is_clef_token, meter_length,
+from abcgen.abc.header import (default_unit, field_line, header_fields, is_clef_token, meter_length,
                                parse_key, parse_meter, parse_tempo, parse_unit, strip_comment)
-from abcgen.abc_reader import (DECORATION_LETTERS, INLINE_FIELD_RE, NOTE_RE, Lexer, Measure, Token,
+from abcgen.abc.reader import (DECORATION_LETTERS, INLINE_FIELD_RE, NOTE_RE, Lexer, Measure, Token,
                                chord_notes, ending_numbers, is_section_delimiter, multiplier)
 from abcgen.errors import FieldError
 

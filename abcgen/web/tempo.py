@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from abcgen import abc_fields as abcfields
+from abcgen.abc import header as abcfields
 from abcgen.tune_types import tune_type
 
-# What the tempo control offers, in beats a minute: what a Q: field may say (abcgen.abc.parse_tempo)
-# and, counted in quarter notes, what the converters play (abcgen.render's bounds).
+# What the tempo control offers, in beats a minute: what a Q: field may say (abcgen.abc.check.parse_tempo)
+# and, counted in quarter notes, what the converters play (abcgen.render.outputs's bounds).
 Q_LOW, Q_HIGH = 20, 400
 PLAY_LOW, PLAY_HIGH = 20.0, 600.0   # quarter notes a minute
 

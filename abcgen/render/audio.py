@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from abcgen.abc_fields import default_unit, meter_length, parse_meter, parse_unit, split_tune, tempo_bpm
+from abcgen.abc.header import default_unit, meter_length, parse_meter, parse_unit, split_tune, tempo_bpm
 from abcgen.errors import FieldError, RenderError
-from abcgen.notation import parts
+from abcgen.render.notation import parts
 from abcgen.tune_types import TUNE_TYPES, tune_type
 
 FALLBACK_BPM = 120.0  # quarter notes a minute when neither Q:, R: nor the meter suggests a tempo

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
 
-from abcgen.abc_reader import BAR_RE, OPAQUE_RE, is_section_delimiter
+from abcgen.abc.reader import BAR_RE, OPAQUE_RE, is_section_delimiter
 from abcgen.errors import FieldError
 
 MAX_SECTIONS = 8

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 
-from abcgen import abc_fields as abcfields
-from abcgen import form as formtools
+from abcgen.abc import header as abcfields
+from abcgen.abc import form as formtools
 from abcgen.errors import FieldError
-from abcgen.present import header_field
-from abcgen.sample import MAX_OPENING, Header, Settings
+from abcgen.web.present import header_field
+from abcgen.sampling.sample import MAX_OPENING, Header, Settings
 
 MAX_ABC = 20_000          # characters of ABC the Render button accepts
 

@@ -11,7 +11,7 @@ titles, tempo, free text or comments. Each header field has one spelling (`M:4/4
 `K:D` for `K:D Major`, `K:Ador` for `K:A Dorian`); the old `!` line breaks of some tune books
 become real ones. Training, evaluation and the sampler's prompt all use this form. Every tune
 that is dropped is counted with its reason. Training tunes can be transposed to the other keys
-their instruments play (`abcgen.transpose`), once, at preparation.
+their instruments play (`abcgen.abc.transpose`), once, at preparation.
 """
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from abcgen import abc as abctools
-from abcgen import abc_fields as abcfields
-from abcgen import form
-from abcgen import transpose as transposing
+from abcgen.abc import check as abctools
+from abcgen.abc import header as abcfields
+from abcgen.abc import form
+from abcgen.abc import transpose as transposing
 from abcgen import tune_types
-from abcgen.abc_reader import INLINE_FIELD_RE, OPAQUE_RE
+from abcgen.abc.reader import INLINE_FIELD_RE, OPAQUE_RE
 from abcgen.errors import DataError, FieldError
 
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
@@ -384,7 +384,7 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
     """Load, normalize, validate and split a source. Raises DataError with a clear message.
     With `abc2midi`, tunes that abc2midi (Debian package abcmidi) reports errors on are dropped too.
     With `transpose`, the training split also gets each tune in the other keys of its mode that
-    folk instruments play (`abcgen.transpose`); the validation split stays as written, so every
+    folk instruments play (`abcgen.abc.transpose`); the validation split stays as written, so every
     copy of a tune is on the side of its original."""
     source = str(source)
     if abc2midi and abctools.abc2midi_errors("X:1\nM:4/4\nL:1/8\nK:C\nCDEF|]\n") is None:
@@ -472,7 +472,7 @@ def _fingerprint(items: dict[str, list], validate: bool, abc2midi: bool, transpo
 def deciding_modules() -> list[Path]:
     """This module and every abcgen module it imports, directly or not: the code that decides
     what a prepared corpus holds. Found by reading the imports, so no list can go stale."""
-    package = Path(__file__).parent
+    package = Path(__file__).parents[1]
     seen, todo = set(), [Path(__file__)]
     while todo:
         path = todo.pop()

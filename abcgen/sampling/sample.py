@@ -5,7 +5,7 @@ header (`X:1`, L, M, K, spelled as in the training text) and the opening. The LS
 carried, so each new character costs one step, and all candidates are sampled together as one
 batch. Masks keep the model from writing
 what would break the tune: header-field lines and blank lines in the body, and everything a bar
-clock (`abcgen.bar_clock`) that follows each tune as it is written forbids: overfull or short bars,
+clock (`abcgen.sampling.clock`) that follows each tune as it is written forbids: overfull or short bars,
 unreadable note lengths, unclosed groups, and, for a requested form, section ends in the wrong
 place. A tune ends at the end-of-tune symbol; at the length cap it is closed at its last complete
 bar. Same seed and settings give the same tunes.
@@ -19,14 +19,14 @@ from typing import Iterator
 
 import torch
 
-from abcgen import abc_fields as abcfields
-from abcgen import form as formtools
-from abcgen.bar_clock import BarClock
-from abcgen.clock_rules import allows
+from abcgen.abc import header as abcfields
+from abcgen.abc import form as formtools
+from abcgen.sampling.clock import BarClock
+from abcgen.sampling.rules import allows
 from abcgen.errors import FieldError
-from abcgen.model import CharLSTM, repeat_state
+from abcgen.learn.model import CharLSTM, repeat_state
 from abcgen.tune_types import MELODY_RANGE
-from abcgen.vocab import END, Vocab
+from abcgen.learn.vocab import END, Vocab
 
 MAX_CANDIDATES = 16      # hard cap on candidates per request
 MAX_CHARS = 3000         # hard cap on characters the model may write per tune
@@ -67,7 +67,7 @@ class Header:
                    title=title.strip(), x=x)
 
     def prompt(self) -> str:
-        """The header in the training text's own spelling (`abcgen.data`): no tempo, `M:C` as
+        """The header in the training text's own spelling (`abcgen.learn.data`): no tempo, `M:C` as
         4/4. The musician's spelling stays in `full`."""
         return f"X:1\nL:{self.unit}\nM:{abcfields.model_meter(self.meter)}\nK:{self.key}\n"
 
@@ -325,7 +325,7 @@ class Sampler:
         return picks
 
     def _body_mask(self, clock: BarClock) -> torch.Tensor:
-        """What may come next in the body, as the bar clock rules (`abcgen.bar_clock`): an additive
+        """What may come next in the body, as the bar clock rules (`abcgen.sampling.clock`): an additive
         mask, 0 where allowed and -inf where forbidden, cached per clock state."""
         key = clock.state()
         mask = self.masks.get(key)
@@ -393,7 +393,7 @@ def _form_complete(code: str) -> bool:
 def load_sampler(path=None, device: str = "cpu", int8: bool | None = None) -> Sampler:
     """A sampler for a checkpoint (the shipped one by default). On the CPU the model runs with
     int8 weights unless `int8=False` (see `int8_model`)."""
-    from abcgen import checkpoint
+    from abcgen.learn import checkpoint
     model, vocab, _ = checkpoint.load(path, device)
     if int8 if int8 is not None else device == "cpu":
         model = int8_model(model)

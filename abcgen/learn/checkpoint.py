@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 
 from abcgen.errors import CheckpointError
-from abcgen.model import CharLSTM, ModelConfig
-from abcgen.vocab import Vocab
+from abcgen.learn.model import CharLSTM, ModelConfig
+from abcgen.learn.vocab import Vocab
 
 FORMAT = "abcgen-checkpoint"
 VERSION = 1
-SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "folk.pt"
+SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "folk.pt"
 
 # Bounds on what a checkpoint may ask for; the shipped model has 3.5 M parameters. Keys not listed
 # here (dropout, end_id, ...) are not sizes.

@@ -39,8 +39,8 @@ START_TIMEOUT = 60.0  # seconds a worker may take to import music21 and verovio
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space per worker (it needs about 1 GB for a 1,000-bar tune)
 
 # The jobs a worker runs, by name: "module:function", imported in the worker only.
-JOBS = {"render": "abcgen.render:render_here", "check": "abcgen.render:check_here"}
-PREPARE = "abcgen.render:prepare_worker"  # run once when a worker starts
+JOBS = {"render": "abcgen.render.outputs:render_here", "check": "abcgen.render.outputs:check_here"}
+PREPARE = "abcgen.render.outputs:prepare_worker"  # run once when a worker starts
 
 # Signals that mean the worker crashed on its own, inside the work: the tune's doing.
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
@@ -76,7 +76,7 @@ def serve(fd: int) -> None:
                                 "shorten it or split it into several tunes."))
             return  # a process that ran out of memory may be in a bad way: a fresh one replaces it
         except Exception as exc:
-            from abcgen.notation import plain_error
+            from abcgen.render.notation import plain_error
 
             conn.send(("error", f"The conversion failed unexpectedly ({plain_error(exc)})."))
 
@@ -105,12 +105,12 @@ class Worker:
 
     def __init__(self):
         ours, theirs = socket.socketpair()
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])
         env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",  # one job, one CPU: no thread pools
                **os.environ,
                "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", f"from abcgen.worker import serve; serve({theirs.fileno()})"],
+            [sys.executable, "-c", f"from abcgen.render.worker import serve; serve({theirs.fileno()})"],
             pass_fds=[theirs.fileno()],
             env=env,
             stdin=subprocess.DEVNULL,

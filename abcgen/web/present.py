@@ -6,11 +6,12 @@ import html
 import json
 import logging
 
-from abcgen import abc as abctools
-from abcgen import abc_fields as abcfields
-from abcgen import files, limits
+from abcgen.abc import check as abctools
+from abcgen.abc import header as abcfields
+from abcgen.render import files
+from abcgen.web import limits
 from abcgen.errors import CheckpointError, FieldError, RenderError
-from abcgen.wording import plain, plain_lines
+from abcgen.web.wording import plain, plain_lines
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Each bar is reduced to its rhythm and the intervals between its notes, so a tran
 the same; two bars in a row are also tied by the interval between them. An index maps every pair of
 successive bars of the corpus to where it occurs; a lookup follows the pairs of a tune along the
 diagonals of that index (the longest common run of bars), a few milliseconds a tune. The index of
-the training corpus is built once (`python -m abcgen.originality`, or the musicality benchmark)
+the training corpus is built once (`python -m abcgen.judge.originality`, or the musicality benchmark)
 and saved under `.cache/` with the corpus fingerprint it was built from.
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from abcgen.analysis import Bar, Piece, read
+from abcgen.judge.analysis import Bar, Piece, read
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache"
 DEFAULT_FILE = CACHE_DIR / "originality-folk.npz"
 INDEX_VERSION = "1"     # bump when what an indexed bar is (reader, bar_shapes) changes
@@ -187,7 +187,7 @@ def is_original(tune) -> bool:
 
 def corpus_titles(sources: list[str]) -> dict[str, str]:
     """T: titles of folk-corpus tunes by source ("ryansMammoth/SilverSpear.abc#3")."""
-    from abcgen.data import folk_paths, read_text, split_tune_book
+    from abcgen.learn.data import folk_paths, read_text, split_tune_book
     wanted: dict[str, set[int]] = {}
     for s in sources:
         name, _, number = s.rpartition("#")
@@ -208,7 +208,7 @@ def corpus_titles(sources: list[str]) -> dict[str, str]:
 def corpus_index(source: str = "folk", path: Path | None = DEFAULT_FILE) -> CorpusIndex:
     """The index of a source's untransposed training tunes: the one saved at `path` when it was
     built from the same corpus by this version, else built (and saved there)."""
-    from abcgen.data import load_corpus
+    from abcgen.learn.data import load_corpus
     corpus = load_corpus(source, abc2midi=False, cache_dir=CACHE_DIR)
     key = f"{INDEX_VERSION}:{source}:{corpus.description.get('fingerprint', '')}"
     if path and path.exists():
@@ -237,7 +237,7 @@ def default_index(build: bool = False) -> CorpusIndex | None:
     """The training corpus's index for `analysis.analyse`: from memory, else from `.cache/` (a
     tenth of a second). With `build`, it is first checked against the corpus and built when
     missing or stale (about ten seconds on two cores, more for a fresh checkout whose corpus is
-    not prepared yet; `python -m abcgen.originality` does the same). Without it, None when no index
+    not prepared yet; `python -m abcgen.judge.originality` does the same). Without it, None when no index
     was built yet: a report never waits for the corpus."""
     if build and not _default["checked"]:
         _default.update(index=corpus_index(), checked=True)

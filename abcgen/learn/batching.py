@@ -6,7 +6,7 @@ so the LSTM state can be carried from one window to the next (truncated BPTT).
 """
 import torch
 
-from abcgen.vocab import Vocab
+from abcgen.learn.vocab import Vocab
 
 
 def encode_stream(pairs, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""What the sampler may write next, given where a bar clock (`abcgen.bar_clock`) is: the policy
+"""What the sampler may write next, given where a bar clock (`abcgen.sampling.clock`) is: the policy
 on top of the reader of ABC.
 
 What it forbids, and why:
@@ -42,12 +42,12 @@ from functools import lru_cache
 from fractions import Fraction
 from typing import TYPE_CHECKING, Union
 
-from abcgen import abc_fields
-from abcgen.abc_reader import DECORATION_LETTERS, LENGTH_RE, length_multiplier, tuplet_ratio
-from abcgen.vocab import END
+from abcgen.abc import header as abc_fields
+from abcgen.abc.reader import DECORATION_LETTERS, LENGTH_RE, length_multiplier, tuplet_ratio
+from abcgen.learn.vocab import END
 
 if TYPE_CHECKING:
-    from abcgen.bar_clock import BarClock
+    from abcgen.sampling.clock import BarClock
 
 NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
 NOTE_STARTS = NOTE_LETTERS | frozenset("z")   # no invisible rests "x"

@@ -1,8 +1,8 @@
 """Turn one ABC tune into MusicXML, SVG sheet music, MIDI and WAV, in a worker process.
 
-The work is split by job: `abcgen.notation` reads the tune (refusing values that
-would make music21 take minutes first) and engraves it, `abcgen.audio` plays it
-(note events, tempo, the playing-time bound, MIDI, WAV), and `abcgen.worker` runs
+The work is split by job: `abcgen.render.notation` reads the tune (refusing values that
+would make music21 take minutes first) and engraves it, `abcgen.render.audio` plays it
+(note events, tempo, the playing-time bound, MIDI, WAV), and `abcgen.render.worker` runs
 both in worker processes with one time bound per call. This module ties them
 together: `render` and `check` for callers, `render_here` and `check_here` for the
 worker, and `write_files`.
@@ -19,10 +19,12 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from abcgen import audio, notation, worker
-from abcgen.abc import Problem, Report, validate
+from abcgen.render import audio
+from abcgen.render import notation
+from abcgen.render import worker
+from abcgen.abc.check import Problem, Report, validate
 from abcgen.errors import RenderError
-from abcgen.files import write_bytes
+from abcgen.render.files import write_bytes
 
 MAX_CHARS = 100_000  # characters of ABC one call converts; a 1,000-bar tune needs about 30,000
 
@@ -145,7 +147,7 @@ def render(abc: str, bpm: float | None = None, timeout: float = 20.0, wav: bool 
     """Convert one tune in a worker process within `timeout` seconds in all (at most 600).
 
     The bound covers waiting for a free worker, checking the tune and converting
-    it; see abcgen.worker for the messages, the fair turns and `client` (a caller's
+    it; see abcgen.render.worker for the messages, the fair turns and `client` (a caller's
     key: at most one worker per client at a time). `bpm` is quarter notes per
     minute; None takes the tune's Q: field or a default for its rhythm or meter.
     `wav=False` skips the audio. Every failure is a RenderError with a plain message.
@@ -164,7 +166,7 @@ def render(abc: str, bpm: float | None = None, timeout: float = 20.0, wav: bool 
 
 
 def check(abc: str, timeout: float = 20.0, client: str | None = None) -> Report:
-    """abcgen.abc.validate's report on the tune, made in a worker within `timeout` seconds.
+    """abcgen.abc.check.validate's report on the tune, made in a worker within `timeout` seconds.
 
     validate runs music21's ABC reader, which can take minutes on some header values,
     so untrusted ABC is checked here rather than in the caller's process.
@@ -182,7 +184,7 @@ def warm_up(count: int | None = None) -> None:
 
 
 def write_files(rendered: Rendered, abc: str, out_dir, stem: str) -> dict[str, Path]:
-    """Write stem.abc/.mid/.musicxml/.wav/.svg, each atomically (abcgen.files.write_bytes).
+    """Write stem.abc/.mid/.musicxml/.wav/.svg, each atomically (abcgen.render.files.write_bytes).
 
     The SVG is the first page; further pages (rare for a folk tune) go to
     stem-2.svg, stem-3.svg, ... The WAV is empty when no audio was made.

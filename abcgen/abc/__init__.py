@@ -1,0 +1,1 @@
+"""The ABC grammar and tools: reading a body, header spellings, validation, forms, transposition."""

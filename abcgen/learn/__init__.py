@@ -1,0 +1,1 @@
+"""Data to model: the corpus, the vocabulary, packed batches, the network and its checkpoints."""

@@ -1,0 +1,1 @@
+"""Tunes out: notation, audio, MIDI, in bounded worker processes, into one file store."""

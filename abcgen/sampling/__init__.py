@@ -1,0 +1,1 @@
+"""Writing tunes: the batched stateful sampler and the writer's policy on top of the grammar."""
