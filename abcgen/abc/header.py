@@ -208,3 +208,8 @@ def split_tune(abc: str) -> tuple[list[tuple[str, str]], str]:
     lines = normalise(abc).split("\n")
     fields, body_start = header_fields(lines)
     return [(k, v) for k, v, _ in fields], "\n".join(lines[body_start:])
+
+
+def header_field(abc: str, letter: str, default: str = "") -> str:
+    """The first value of a header field (T, M, K, ...) as written in the tune."""
+    return next((value for name, value in split_tune(abc)[0] if name == letter), default)

@@ -5,7 +5,7 @@ would make music21 take minutes first) and engraves it, `abcgen.render.audio` pl
 (note events, tempo, the playing-time bound, MIDI, WAV), and `abcgen.render.worker` runs
 both in worker processes with one time bound per call. This module ties them
 together: `render` and `check` for callers, `render_here` and `check_here` for the
-worker, and `write_files`.
+worker (`abcgen.render.jobs`, what runs inside a worker), and `write_files`.
 """
 
 from __future__ import annotations
@@ -14,98 +14,16 @@ import atexit
 import secrets
 import shutil
 import tempfile
-import time
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from abcgen.render import audio
-from abcgen.render import notation
-from abcgen.render import worker
-from abcgen.abc.check import Problem, Report, validate
+from abcgen.abc.check import Report
 from abcgen.errors import RenderError
+from abcgen.render import audio, worker
 from abcgen.render.files import write_bytes
+from abcgen.render.jobs import Rendered, check_here, render_here  # noqa: F401 - callers find them here
 
 MAX_CHARS = 100_000  # characters of ABC one call converts; a 1,000-bar tune needs about 30,000
-
-
-@dataclass
-class Rendered:
-    """Everything the app shows or offers for download for one tune.
-
-    `duration` is the audio length in seconds (last note end plus a short release).
-    The WAV is a file (`wav_path`, None when it was not asked for) that lives as
-    long as this object; `wav` reads it. `bpm` is quarter notes per minute.
-    `timings` holds the seconds spent per step: parse, musicxml, svg, midi
-    (including the note events that MIDI and WAV share), wav.
-    """
-
-    musicxml: str
-    svg_pages: list[str]
-    timemap: list[dict]
-    midi: bytes
-    wav_path: str | None
-    duration: float
-    bpm: float
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def wav(self) -> bytes:
-        """The WAV file's bytes; empty when no audio was made."""
-        return Path(self.wav_path).read_bytes() if self.wav_path else b""
-
-
-# --------------------------------------------------------------------------- in the worker
-
-
-def prepare_worker() -> None:
-    """Load verovio's fonts and music21's ABC reader before the first job is timed."""
-    notation.to_svg(notation.to_musicxml(notation.parse_score("X:1\nL:1/8\nK:C\nC|\n")))
-
-
-def render_here(abc: str, bpm: float | None, wav_path: str | None) -> Rendered:
-    """The whole conversion, in the current process; the WAV goes to `wav_path`."""
-    timings = {}
-    clock = time.perf_counter()
-
-    def step(name):
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
-
-    handler, quarters = notation.read_tune(abc)
-    tempo = float(bpm) if bpm else audio.default_bpm(abc)
-    label = audio.tempo_label(abc, tempo, asked=bool(bpm))
-    audio.check_playing_time(float(max(quarters, default=0)) * 60 / tempo, label)  # as written: repeats add
-    score = notation.build_score(handler)
-    step("parse")
-    musicxml = notation.to_musicxml(score)  # before note_events: see its docstring
-    step("musicxml")
-    pages, timemap = notation.to_svg(musicxml, tempo)
-    step("svg")
-    events = audio.note_events(score, tempo)
-    duration = audio.check_playing_time(audio.audio_length(events), label)
-    midi = audio.to_midi(events, tempo)
-    step("midi")  # includes building the note events
-    if wav_path:
-        audio.write_wav(events, wav_path)
-    step("wav")
-    return Rendered(musicxml, pages, timemap, midi, wav_path, duration, tempo, timings)
-
-
-def check_here(abc: str) -> Report:
-    """The validation report, or the one field that must not reach music21."""
-    try:
-        text = notation.first_tune(abc)
-    except RenderError:
-        text = None  # empty or no K: line; validate says so in its own words
-    if text is not None:
-        try:
-            notation.check_fields(text)
-        except RenderError as exc:
-            return Report(problems=[Problem("error", str(exc))])
-    return validate(abc)
 
 
 # --------------------------------------------------------------------------- for callers

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import importlib
 import os
 import signal
 import socket
@@ -38,18 +37,9 @@ MAX_TIMEOUT = 600.0  # seconds; a longer bound is no bound for a web request or 
 START_TIMEOUT = 60.0  # seconds a worker may take to import music21 and verovio
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space per worker (it needs about 1 GB for a 1,000-bar tune)
 
-# The jobs a worker runs, by name: "module:function", imported in the worker only.
-JOBS = {"render": "abcgen.render.outputs:render_here", "check": "abcgen.render.outputs:check_here"}
-PREPARE = "abcgen.render.outputs:prepare_worker"  # run once when a worker starts
-
 # Signals that mean the worker crashed on its own, inside the work: the tune's doing.
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 BUSY = "The renderer is busy; try again in a few seconds"
-
-
-def _resolve(target: str):
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def serve(fd: int) -> None:
@@ -57,10 +47,12 @@ def serve(fd: int) -> None:
     import resource
     import warnings
 
+    from abcgen.render import jobs     # the jobs (music21, verovio) load in the worker only
+
     warnings.filterwarnings("ignore")
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     conn = Connection(fd)
-    _resolve(PREPARE)()
+    jobs.prepare()
     conn.send("ready")
     while True:
         try:
@@ -68,7 +60,7 @@ def serve(fd: int) -> None:
         except EOFError:
             return
         try:
-            conn.send(("ok", _resolve(JOBS[name])(*args)))
+            conn.send(("ok", jobs.JOBS[name](*args)))
         except RenderError as exc:
             conn.send(("error", str(exc)))
         except MemoryError:

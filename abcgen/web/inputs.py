@@ -7,7 +7,6 @@ import functools
 from abcgen.abc import header as abcfields
 from abcgen.abc import form as formtools
 from abcgen.errors import FieldError
-from abcgen.web.present import header_field
 from abcgen.sampling.sample import MAX_OPENING, Header, Settings
 
 MAX_ABC = 20_000          # characters of ABC the Render button accepts
@@ -38,7 +37,7 @@ def check_abc(abc: str) -> str:
 
 def header_of(abc: str) -> Header:
     """The header fields of a tune as written, so Continue keeps the tune's own M, L, K, Q, T and X."""
-    field = functools.partial(header_field, abc)
+    field = functools.partial(abcfields.header_field, abc)
     if not field("M") or not field("K"):
         raise FieldError("ABC", "to continue a tune, its header needs an M: (meter) and a K: (key) line")
     unit = field("L") or abcfields.default_unit(abcfields.parse_meter(field("M")))   # ABC's rule without L:

@@ -7,7 +7,7 @@ import json
 import logging
 
 from abcgen.abc import check as abctools
-from abcgen.abc import header as abcfields
+from abcgen.abc.header import header_field
 from abcgen.render import files
 from abcgen.web import limits
 from abcgen.errors import CheckpointError, FieldError, RenderError
@@ -21,11 +21,6 @@ FIELD_LABELS = {"meter": "M: meter", "key": "K: key", "unit": "L: unit", "tempo"
                 "temperature": "Temperature", "top_k": "Top-k", "top_p": "Top-p", "seed": "Seed",
                 "max_chars": "Maximum length", "num": "Candidates", "ABC": "ABC", "link": "Link",
                 "history": "History", "server": "Server", "model": "Model"}
-
-
-def header_field(abc: str, letter: str, default: str = "") -> str:
-    """The first value of a header field (T, M, K, ...) as written in the tune."""
-    return next((value for name, value in abcfields.split_tune(abc)[0] if name == letter), default)
 
 
 # --------------------------------------------------------------------------- the message line
