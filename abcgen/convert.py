@@ -1,10 +1,13 @@
 """Convert ABC files to MIDI, SVG, WAV and MusicXML from the command line.
 
     python -m abcgen.convert TUNE.abc [TUNE2.abc ...] --out DIR [--tempo BPM] [--json]
+        [--instrument NAME] [--swing 0..1] [--transpose KEY] [--loop A | --bars N-M]
+        [--speed 0.5..1] [--count-in]
 
 Each tune gets DIR/STEM.{abc,mid,svg,wav,musicxml}. A file with one tune uses the
 file's stem; in a tune book every tune is converted, as STEM-X-TITLE. Files for a
-tune appear only once all of them are written. A file over 10 MB, or anything but
+tune appear only once all of them are written. The sound options are those of
+abcgen.render.playing: with --transpose the files (the .abc too) are in the new key. A file over 10 MB, or anything but
 a regular file (a pipe, a device), is refused unread. Each tune is checked and
 converted in a worker process, both within --timeout seconds. The exit status is
 0 when every tune converted, 1 otherwise.
@@ -25,7 +28,9 @@ import time
 from pathlib import Path
 
 from abcgen.render import outputs as render
-from abcgen.errors import RenderError
+from abcgen.errors import FieldError, RenderError
+from abcgen.render.instruments import INSTRUMENTS
+from abcgen.render.playing import Playing
 
 # All 4,433 tunes of music21's folk corpus in one tune book make 1.7 MB. A file many
 # times that is almost surely not a tune book, and converting it would take hours.
@@ -105,12 +110,13 @@ def read_tunes(path: Path) -> list[str]:
     return tunes
 
 
-def convert_tune(abc: str, out_dir: Path, stem: str, bpm: float | None, timeout: float):
+def convert_tune(abc: str, out_dir: Path, stem: str, bpm: float | None, timeout: float,
+                 play: Playing | None = None):
     """Render one tune and move its files into out_dir together; returns (Rendered, paths)."""
-    rendered = render.render(abc, bpm=bpm, timeout=timeout)
+    rendered = render.render(abc, bpm=bpm, timeout=timeout, play=play)
     staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=out_dir))
     try:
-        staged = render.write_files(rendered, abc, staging, stem)
+        staged = render.write_files(rendered, rendered.abc or abc, staging, stem)
         extra = sorted(staging.glob(f"{stem}-*.svg"))  # further SVG pages, if any
         paths = {}
         for kind, src in list(staged.items()) + [(f"svg{i}", p) for i, p in enumerate(extra, start=2)]:
@@ -134,7 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=20.0, metavar="S",
                         help="give up on a tune after this many seconds (default 20)")
     parser.add_argument("--json", action="store_true", help="print one JSON report on stdout instead of text")
+    sound = parser.add_argument_group("sound and practice")
+    sound.add_argument("--instrument", default="fiddle", metavar="NAME",
+                       help=f"play the tune on: {', '.join(INSTRUMENTS)} (default fiddle)")
+    sound.add_argument("--swing", metavar="S", help="0 straight to 1 dotted (default: the tune type's)")
+    sound.add_argument("--transpose", default="", metavar="KEY", help="rewrite the tune in this key, e.g. G")
+    loop = sound.add_mutually_exclusive_group()
+    loop.add_argument("--loop", default="", metavar="PART", help="play only this part (A, B, ...), 4 times over")
+    loop.add_argument("--bars", default="", metavar="N-M", help="play only bars N to M, 4 times over")
+    sound.add_argument("--speed", default=1.0, metavar="X", help="share of the tempo, 0.5 to 1 (Q: is kept)")
+    sound.add_argument("--count-in", action="store_true", help="a bar of ticks before the tune")
     args = parser.parse_args(argv)
+    try:
+        play = Playing(args.instrument, args.swing, args.transpose, args.loop or args.bars, args.speed,
+                       args.count_in).checked()
+    except FieldError as exc:
+        parser.error(f"--{'bars' if args.bars and exc.field == 'loop' else exc.field.replace('_', '-')}: "
+                     f"{exc.message}")
     if args.tempo is not None and not 20 <= args.tempo <= 400:
         parser.error("--tempo must be between 20 and 400 quarter notes per minute")
     if not 0 < args.timeout <= 600:
@@ -169,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise RenderError(f"checking the tune took all of the {args.timeout:g} s allowed")
-                rendered, paths = convert_tune(tune, args.out, stem, args.tempo, left)
+                rendered, paths = convert_tune(tune, args.out, stem, args.tempo, left, play)
             except (RenderError, OSError) as exc:
                 failed += 1
                 entry.update(ok=False, error=str(exc))
@@ -177,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 entry.update(ok=True, bpm=rendered.bpm, duration=round(rendered.duration, 3),
                              files={k: str(p) for k, p in paths.items()},
-                             timings={k: round(v, 4) for k, v in rendered.timings.items()})
-                print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s "
-                      f"at {rendered.bpm:g} quarter notes a minute", file=log)
+                             timings={k: round(v, 4) for k, v in rendered.timings.items()},
+                             instrument=play.instrument, soundfont=rendered.sound, warnings=rendered.warnings)
+                print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s at {rendered.bpm:g} quarter "
+                      f"notes a minute, on the {play.instrument} ({rendered.sound})", file=log)
+                for warning in rendered.warnings:
+                    print(f"  note: {warning}", file=log)
             results.append(entry)
 
     if args.json:

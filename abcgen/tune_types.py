@@ -1,6 +1,6 @@
 """The one table of tune types: meter, unit length, tempo in the type's own beat, typical form and
-the range of the instrument the type implies. The app's presets, rendering's default tempo and the
-benchmarks all read it, so a slide is the same slide everywhere.
+the range of the instrument the type implies. The app's presets, rendering's default tempo and swing,
+and the benchmarks all read it, so a slide is the same slide everywhere.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class TuneType:
     form: str           # typical form, as musicians name it (see abcgen.abc.form.parse_form)
     low: str = MELODY_RANGE[0]    # lowest note the instrument plays comfortably (ABC pitch)
     high: str = MELODY_RANGE[1]   # highest
+    swing: float = 0.0  # how the type's straight eighths are played: 0 straight, 1 dotted (abcgen.render.playing)
 
     @property
     def tempo(self) -> str:
@@ -37,14 +38,14 @@ class TuneType:
 
 TUNE_TYPES: dict[str, TuneType] = {t.name: t for t in (
     TuneType("reel", "4/4", "1/8", "1/2", 100, "AABB"),
-    TuneType("jig", "6/8", "1/8", "3/8", 116, "AABB"),
-    TuneType("slip jig", "9/8", "1/8", "3/8", 116, "AABBCC"),
-    TuneType("hornpipe", "4/4", "1/8", "1/4", 150, "AABB"),
+    TuneType("jig", "6/8", "1/8", "3/8", 116, "AABB", swing=0.3),
+    TuneType("slip jig", "9/8", "1/8", "3/8", 116, "AABBCC", swing=0.3),
+    TuneType("hornpipe", "4/4", "1/8", "1/4", 150, "AABB", swing=0.6),
     TuneType("polka", "2/4", "1/8", "1/4", 140, "AABB"),
-    TuneType("slide", "12/8", "1/8", "3/8", 130, "AABB"),
+    TuneType("slide", "12/8", "1/8", "3/8", 130, "AABB", swing=0.3),
     TuneType("waltz", "3/4", "1/8", "1/4", 150, "AABB"),
     TuneType("march", "2/4", "1/8", "1/4", 120, "AABB"),
-    TuneType("strathspey", "4/4", "1/8", "1/4", 130, "AABB"),
+    TuneType("strathspey", "4/4", "1/8", "1/4", 130, "AABB", swing=0.8),
     TuneType("mazurka", "3/4", "1/8", "1/4", 130, "AABB"),
     TuneType("air", "3/4", "1/8", "1/4", 80, "AB"),
 )}

@@ -22,6 +22,7 @@ from abcgen import generate
 from abcgen.render import audio
 from abcgen.learn import checkpoint
 from abcgen.render import notation
+from abcgen.render import soundfont
 from abcgen.render import outputs as render
 from abcgen.render import worker
 from abcgen.errors import CheckpointError, RenderError
@@ -94,6 +95,7 @@ def test_wav_synthesis_memory_is_that_of_a_chunk_not_of_the_tune(tmp_path):
 
 
 def test_wav_chunks_join_without_a_seam(tmp_path, monkeypatch):
+    monkeypatch.setattr(soundfont, "player", lambda rate: None)  # the built-in synthesizer's chunks
     events = long_note(4.0) + [audio.NoteEvent(1.5, 0.25, 76, 100, 0)]
     audio.write_wav(events, tmp_path / "big.wav")
     monkeypatch.setattr(audio, "WAV_CHUNK", 1000)  # notes now cross many chunk boundaries

@@ -18,6 +18,7 @@ import pytest
 from music21 import midi as m21midi
 
 from abcgen import convert
+from abcgen.render.playing import Playing
 from abcgen.render import audio
 from abcgen.render import notation
 from abcgen.render import outputs as render
@@ -130,7 +131,8 @@ def wav_info(data: bytes) -> tuple[int, float, int]:
 
 @pytest.fixture(scope="module")
 def corpus_renders():
-    return {name: render_tune(corpus_tune(path), bpm=120) for name, path in CORPUS_TUNES.items()}
+    straight = Playing(swing=0)  # the MIDI is compared with the engraved beats: no lilt
+    return {name: render_tune(corpus_tune(path), bpm=120, play=straight) for name, path in CORPUS_TUNES.items()}
 
 
 # --- MIDI ------------------------------------------------------------------------------------------

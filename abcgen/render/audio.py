@@ -6,11 +6,15 @@ come before any MIDI or audio, so a tune that would play for hours is refused
 (`check_playing_time`, also given the written length before the score is built)
 before a byte of either is made, and the WAV is synthesised
 a few seconds at a time straight to disk, so its memory does not grow with the tune.
+
+The WAV is played by a General MIDI soundfont (abcgen.render.soundfont) when one is installed,
+else by abcgen's own synthesizer (abcgen.render.synth), on the instrument of the MIDI file.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 import wave
 from dataclasses import dataclass
@@ -21,7 +25,10 @@ import numpy as np
 
 from abcgen.abc.header import default_unit, meter_length, parse_meter, parse_unit, split_tune, tempo_bpm
 from abcgen.errors import FieldError, RenderError
+from abcgen.render import ornaments, playing, soundfont, synth
+from abcgen.render.instruments import CHORD_PROGRAM, DEFAULT, Instrument, instrument
 from abcgen.render.notation import parts
+from abcgen.render.soundfont import DRUM_CHANNEL
 from abcgen.tune_types import TUNE_TYPES, tune_type
 
 FALLBACK_BPM = 120.0  # quarter notes a minute when neither Q:, R: nor the meter suggests a tempo
@@ -30,9 +37,6 @@ MAX_PLAY_S = 600.0  # ten minutes: longer than any folk tune played with all its
 
 GRACE_QL = 0.125  # a grace note lasts 1/32 of a whole note, taken from the next note
 RELEASE_S = 0.25  # audio tail after the last note ends
-NOTE_RELEASE_S = 0.06  # each note fades out over this long after its end, so that it does not click
-MELODY_PROGRAM = 40  # General MIDI violin: a fiddle
-CHORD_PROGRAM = 24  # nylon guitar, softer than the melody
 MELODY_VELOCITY, ACCENT_VELOCITY, CHORD_VELOCITY = 84, 100, 60
 MIDI_TICKS = 960  # per quarter note
 WAV_RATE = 22050
@@ -154,6 +158,24 @@ def _measures(part):
     return [part]  # a part without measures still holds notes
 
 
+def _timeline(part, loop: str) -> list[tuple[object, Fraction]]:
+    """(bar, its onset in quarter notes) in the order played: repeats played out, or the looped
+    part or bars LOOP_TIMES over (playing.loop_measures)."""
+    from music21 import spanner
+
+    if not loop:
+        return [(m, Fraction(m.offset)) for m in _measures(_expanded(part))]
+    later_endings = {id(m) for rb in part.spannerBundle.getByClass(spanner.RepeatBracket)
+                     if "1" not in re.findall(r"\d+", str(rb.number or 1)) for m in rb.getSpannedElements()}
+    chosen = playing.loop_measures(_measures(part), loop, later_endings)
+    out, at = [], Fraction(0)
+    for _ in range(playing.LOOP_TIMES):
+        for m in chosen:
+            out.append((m, at))
+            at += Fraction(m.duration.quarterLength)
+    return out
+
+
 def _chord_tones(symbol) -> list[int]:
     """Bass note around C2-B2 plus the chord's pitch classes between E3 and D#4."""
     pitches = list(symbol.pitches)
@@ -164,13 +186,69 @@ def _chord_tones(symbol) -> list[int]:
     return [36 + bass.pitchClass] + sorted(tones)
 
 
-def note_events(score, bpm: float) -> list[NoteEvent]:
+def meter(score) -> tuple[int, int]:
+    """(numerator, denominator) of the tune's first meter; 4/4 without one."""
+    ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
+    return (ts.numerator, ts.denominator) if ts else (4, 4)
+
+
+class _Voice:
+    """The notes of one part as they are played: ties merged, grace notes taking time from the note
+    after them, rolls played out, straight eighths swung. Times in quarter notes."""
+
+    def __init__(self, score, part, swing: float):
+        self.swing, self.beat = swing, playing.beat_of(*meter(score))
+        self.key = next(iter(part.recurse().getElementsByClass("KeySignature")), None)
+        self.notes: list[tuple[Fraction, Fraction, int, int]] = []  # onset, length, pitch, velocity
+        self.open_ties: dict[int, list] = {}
+        self.graces: list[tuple[Fraction, list[int]]] = []
+
+    def times(self, m_start: Fraction, padding: Fraction, offset: Fraction, length: Fraction):
+        """(onset, length) of a note written at `offset` into a bar starting at `m_start`, swung."""
+        start = playing.swung(padding + offset, self.beat, self.swing)
+        end = playing.swung(padding + offset + length, self.beat, self.swing)
+        return m_start + start - padding, end - start
+
+    def add(self, el, onset: Fraction, length: Fraction, velocity: int) -> None:
+        notes = list(el.notes) if el.isChord else [el]
+        if self.graces:  # grace notes steal time from this note, at most half of it
+            steal = min(GRACE_QL * len(self.graces), length / 2)
+            each = steal / len(self.graces)
+            for i, (_, grace_pitches) in enumerate(self.graces):
+                self.notes += [[onset + i * each, each, p, MELODY_VELOCITY] for p in grace_pitches]
+            onset, length = onset + steal, length - steal
+            self.graces = []
+        if ornaments.is_rolled(el):
+            self.notes += [[t, d, p, velocity] for t, d, p in ornaments.roll(onset, length, el, self.key)]
+            return
+        for n in notes:
+            p, tie = n.pitch.midi, n.tie or el.tie
+            tie = tie.type if tie else None
+            held = self.open_ties.get(p)
+            if tie in ("stop", "continue") and held and held[0] + held[1] == onset:
+                held[1] += length
+                note = held
+            else:
+                note = [onset, length, p, velocity]
+                self.notes.append(note)
+            if tie in ("start", "continue"):
+                self.open_ties[p] = note
+            else:
+                self.open_ties.pop(p, None)
+
+    def finish(self) -> None:
+        for onset, pitches in self.graces:  # grace notes with nothing after them
+            self.notes += [[onset, Fraction(GRACE_QL), p, MELODY_VELOCITY] for p in pitches]
+
+
+def note_events(score, bpm: float, swing: float = 0.0, loop: str = "", count_in: bool = False) -> list[NoteEvent]:
     """Sounding notes in seconds at `bpm` quarter notes per minute.
 
-    Repeats and endings are expanded, tied notes merged, grace notes short and
-    taken from the note that follows, and chord symbols become a separate
-    accompaniment track (1) struck at the symbol and again at each new bar.
-    A tempo change inside the tune is not followed.
+    Repeats and endings are expanded (or, with `loop`, the part or bars looped), tied notes merged,
+    grace notes short and taken from the note that follows, rolls played, straight eighths swung
+    (playing.swung), and chord symbols become an accompaniment track (1) struck at the symbol and
+    again at each new bar. `count_in` puts a bar of ticks (track 2) first. A tempo change inside the
+    tune is not followed.
 
     Expanding repeats leaves the score's notes linked to their copies until the
     garbage collector runs, which makes a later `to_musicxml` of the same score
@@ -185,59 +263,57 @@ def note_events(score, bpm: float) -> list[NoteEvent]:
     chords: list[tuple[Fraction, list[int]]] = []  # (onset, tones); tones [] stops
     bar_starts: list[Fraction] = []
     end_ql = Fraction(0)
-
     for part_index, part in enumerate(parts(score)):
-        open_ties: dict[int, NoteEvent] = {}
-        graces: list[tuple[Fraction, list[int]]] = []
-        for measure in _measures(_expanded(part)):
-            m_start = Fraction(measure.offset)
+        voice = _Voice(score, part, swing)
+        for measure, m_start in _timeline(part, loop):
             if part_index == 0:
                 bar_starts.append(m_start)
-            downbeat = not getattr(measure, "paddingLeft", 0)
+            padding = Fraction(getattr(measure, "paddingLeft", 0) or 0)
             for el in measure.flatten().notes:
-                onset = m_start + Fraction(el.offset)
+                onset, length = voice.times(m_start, padding, Fraction(el.offset), Fraction(el.quarterLength))
                 if isinstance(el, harmony.ChordSymbol):
                     if part_index == 0:
                         chords.append((onset, _chord_tones(el)))
-                    continue
-                notes = list(el.notes) if el.isChord else [el]
-                pitches = [n.pitch.midi for n in notes]
-                if el.duration.isGrace:
-                    graces.append((onset, pitches))
-                    continue
-                length = Fraction(el.quarterLength)
-                end_ql = max(end_ql, onset + length)
-                if graces:  # grace notes steal time from this note, at most half of it
-                    steal = min(GRACE_QL * len(graces), length / 2)
-                    each = steal / len(graces)
-                    for i, (_, grace_pitches) in enumerate(graces):
-                        start_s, dur_s = float((onset + i * each) * seconds), float(each * seconds)
-                        events += [NoteEvent(start_s, dur_s, p, MELODY_VELOCITY, 0) for p in grace_pitches]
-                    onset, length = onset + steal, length - steal
-                    graces = []
-                velocity = ACCENT_VELOCITY if downbeat and el.offset == 0 else MELODY_VELOCITY
-                for n, p in zip(notes, pitches):
-                    tie = n.tie or el.tie
-                    tie = tie.type if tie else None
-                    held = open_ties.get(p)
-                    start_s, dur_s = float(onset * seconds), float(length * seconds)
-                    if tie in ("stop", "continue") and held and abs(held.end - start_s) < 1e-6:
-                        held.duration += dur_s
-                        event = held
-                    else:
-                        event = NoteEvent(start_s, dur_s, p, velocity, 0)
-                        events.append(event)
-                    if tie in ("start", "continue"):
-                        open_ties[p] = event
-                    else:
-                        open_ties.pop(p, None)
-        for onset, gp in graces:  # grace notes with nothing after them
-            for p in gp:
-                events.append(NoteEvent(float(onset * seconds), GRACE_QL * seconds, p, MELODY_VELOCITY, 0))
-
+                elif el.duration.isGrace:
+                    voice.graces.append((onset, [n.pitch.midi for n in (el.notes if el.isChord else [el])]))
+                else:
+                    end_ql = max(end_ql, onset + length)
+                    accent = not padding and el.offset == 0
+                    voice.add(el, onset, length, ACCENT_VELOCITY if accent else MELODY_VELOCITY)
+        voice.finish()
+        events += [NoteEvent(float(t * seconds), float(d * seconds), p, v, 0) for t, d, p, v in voice.notes]
     events += _accompaniment(chords, bar_starts, end_ql, seconds)
+    if count_in:
+        events = _count_in(events, meter(score), seconds)
     events.sort(key=lambda e: (e.start, e.track, e.pitch))
     return events
+
+
+def _count_in(events: list[NoteEvent], meter: tuple[int, int], seconds: float) -> list[NoteEvent]:
+    """The events a bar later, after a tick on each beat of the bar (the first one higher)."""
+    beat = playing.beat_of(*meter)
+    bar = Fraction(4 * meter[0], meter[1])
+    beats = max(1, int(bar / beat))
+    shift = float(beats * beat * seconds)
+    for e in events:
+        e.start += shift
+    ticks = [NoteEvent(float(i * beat * seconds), 0.1, 76 if i == 0 else 77, 110, 2) for i in range(beats)]
+    return ticks + events
+
+
+def written_pitches(score) -> list[tuple[int, int]]:
+    """(MIDI pitch, bar number) of every note as written, chord symbols left out: for range checks."""
+    from music21 import harmony
+
+    return [(p.midi, m.number) for part in parts(score) for m in _measures(part) for el in m.flatten().notes
+            if not isinstance(el, harmony.ChordSymbol) for p in el.pitches]
+
+
+def count_in_seconds(events: list[NoteEvent]) -> float:
+    """How long the count-in lasts (0 without one): where the first note after the ticks starts."""
+    if not any(e.track == 2 for e in events):
+        return 0.0
+    return min((e.start for e in events if e.track != 2), default=0.0)
 
 
 def _accompaniment(chords, bar_starts, end_ql, seconds) -> list[NoteEvent]:
@@ -257,106 +333,85 @@ def _accompaniment(chords, bar_starts, end_ql, seconds) -> list[NoteEvent]:
     return events
 
 
-
 # --------------------------------------------------------------------------- MIDI and WAV
 
 
-def to_midi(events: list[NoteEvent], bpm: float) -> bytes:
-    """Standard MIDI file: a fiddle melody track and, if any, a softer chord track."""
+def _channel_notes(events: list[NoteEvent], player: Instrument) -> list[tuple[float, float, int, int, int]]:
+    """(start s, end s, channel, pitch, velocity): melody on channel 0 in the player's octave, chords
+    on 1, ticks on the drum channel; overlapping notes of one pitch on one channel cut short (a
+    channel cannot sound one pitch twice at once)."""
+    channel = {0: 0, 1: 1, 2: DRUM_CHANNEL}
+    notes = sorted((e.start, e.end, channel[e.track], e.pitch + (12 * player.octave if e.track == 0 else 0),
+                    e.velocity) for e in events)
+    last: dict[tuple[int, int], int] = {}
+    for i, (start, end, ch, pitch, velocity) in enumerate(notes):
+        before = last.get((ch, pitch))
+        if before is not None and notes[before][1] > start:
+            s, _, *rest = notes[before]
+            notes[before] = (s, start, *rest)
+        last[(ch, pitch)] = i
+    return [n for n in notes if n[1] > n[0]]
+
+
+def to_midi(events: list[NoteEvent], bpm: float, player: Instrument | None = None) -> bytes:
+    """Standard MIDI file: the melody track on the player's General MIDI program and, if any, a
+    softer guitar chord track and the count-in ticks on the drum channel."""
     from midiutil import MIDIFile
 
-    tracks = 2 if any(e.track == 1 for e in events) else 1
-    midi = MIDIFile(tracks, adjust_origin=False, deinterleave=False, ticks_per_quarternote=MIDI_TICKS,
+    player = player or instrument(DEFAULT)
+    used = sorted({e.track for e in events} | {0})
+    names = {0: ("Melody", player.program), 1: ("Chords", CHORD_PROGRAM), 2: ("Count-in", 0)}
+    midi = MIDIFile(len(used), adjust_origin=False, deinterleave=False, ticks_per_quarternote=MIDI_TICKS,
                     eventtime_is_ticks=True)
-    for track, (name, program) in enumerate([("Melody", MELODY_PROGRAM), ("Chords", CHORD_PROGRAM)][:tracks]):
-        midi.addTrackName(track, 0, name)
+    channel_track = {}
+    for track, kind in enumerate(used):
+        channel = {0: 0, 1: 1, 2: DRUM_CHANNEL}[kind]
+        channel_track[channel] = track
+        midi.addTrackName(track, 0, names[kind][0])
         midi.addTempo(track, 0, bpm)
-        midi.addProgramChange(track, track, 0, program)
-    for track, pitch, start, end, velocity in _midi_notes(events, bpm):
-        if track < tracks:
-            midi.addNote(track, track, pitch, start, end - start, velocity)
+        if kind != 2:
+            midi.addProgramChange(track, channel, 0, names[kind][1])
+    ticks = bpm / 60.0 * MIDI_TICKS
+    for start, end, channel, pitch, velocity in _channel_notes(events, player):
+        a, b = round(start * ticks), round(end * ticks)
+        if b > a:
+            midi.addNote(channel_track[channel], channel, pitch, a, b - a, velocity)
     out = io.BytesIO()
     midi.writeFile(out)
     return out.getvalue()
 
 
-def _midi_notes(events: list[NoteEvent], bpm: float) -> list[tuple[int, int, int, int, int]]:
-    """(track, pitch, start tick, end tick, velocity) with overlapping notes of one pitch cut short.
+BUILT_IN = "abcgen's built-in synthesizer (no soundfont installed)"
 
-    A MIDI channel cannot sound one pitch twice at once, and midiutil's own
-    untangling of such overlaps fails on some tunes.
+
+def sound_name() -> str:
+    """What the WAV files of this process are played with: the soundfont's file name, or BUILT_IN."""
+    player = soundfont.player(WAV_RATE)
+    return player.name if player else BUILT_IN
+
+
+def write_wav(events: list[NoteEvent], path: str | Path, player: Instrument | None = None,
+              rate: int = WAV_RATE) -> str:
+    """Write a mono 16-bit WAV of the events, played on `player` (default the fiddle), to `path`;
+    returns what played it (sound_name).
+
+    The soundfont plays when one is installed, else the built-in synthesizer. Length is
+    audio_length(events). The mix goes to a temporary file of floats a chunk at a time while its
+    peak is noted, then is scaled to the peak and written out a chunk at a time, so memory stays
+    that of one chunk.
     """
-    ticks = bpm / 60.0 * MIDI_TICKS
-    notes = sorted((e.track, e.pitch, round(e.start * ticks), round(e.end * ticks), e.velocity) for e in events)
-    for i in range(len(notes) - 1):
-        track, pitch, start, end, velocity = notes[i]
-        following = notes[i + 1]
-        if following[:2] == (track, pitch) and following[2] < end:
-            notes[i] = (track, pitch, start, following[2], velocity)
-    return [n for n in notes if n[3] > n[2]]
-
-
-def _wavetable(amplitudes: list[float], size: int = 2048) -> np.ndarray:
-    phase = np.arange(size) / size
-    return sum(a * np.sin(2 * np.pi * (k + 1) * phase) for k, a in enumerate(amplitudes))
-
-
-# Two single-cycle tables, crossfaded: a bright bowed attack settling into a rounder tone.
-_BRIGHT = _wavetable([1.0, 0.5, 0.33, 0.25, 0.2, 0.16, 0.12, 0.1])
-_ROUND = _wavetable([1.0, 0.35, 0.15, 0.06])
-
-
-
-def _tone(e: NoteEvent, t: np.ndarray) -> np.ndarray:
-    """Samples of one note at times `t` (seconds from its start), release included."""
-    size = len(_BRIGHT)
-    freq = 440.0 * 2 ** ((e.pitch - 69) / 12)
-    index = (freq * size * t).astype(np.int64) % size
-    if e.track == 0:  # bowed: quick swell, a little bite, then held
-        body = np.minimum(t / 0.02, 1.0) * (0.75 + 0.25 * np.exp(-t * 6.0)) * np.exp(-t * 0.3)
-        bright = np.exp(-t * 8.0)
-        tone = body * ((1 - bright) * _ROUND[index] + bright * _BRIGHT[index])
-        gain = e.velocity / 127
-    else:  # plucked: instant attack, fast decay, quieter
-        tone = np.minimum(t / 0.004, 1.0) * np.exp(-t * 2.5) * _ROUND[index]
-        gain = 0.45 * e.velocity / 127
-    return gain * tone * np.clip(1.0 - (t - e.duration) / NOTE_RELEASE_S, 0.0, 1.0)  # fade out after the end
-
-
-def _mix(events: list[NoteEvent], rate: int, total: int):
-    """The mixed signal, WAV_CHUNK samples at a time; each note is made only where it sounds."""
-    pending = sorted(events, key=lambda e: e.start)
-    sounding: list[NoteEvent] = []
-    k = 0
-    for first in range(0, total, WAV_CHUNK):
-        last = min(first + WAV_CHUNK, total)
-        out = np.zeros(last - first)
-        while k < len(pending) and int(pending[k].start * rate) < last:
-            sounding.append(pending[k])
-            k += 1
-        still = []
-        for e in sounding:
-            start, n = int(e.start * rate), int((e.duration + NOTE_RELEASE_S) * rate)
-            a, b = max(start, first), min(start + n, last)
-            if a < b:
-                out[a - first:b - first] += _tone(e, (np.arange(a, b) - start) / rate)
-            if start + n > last:
-                still.append(e)
-        sounding = still
-        yield out
-
-
-def write_wav(events: list[NoteEvent], path: str | Path, rate: int = WAV_RATE) -> None:
-    """Write a mono 16-bit WAV synthesised from the events (no sound font needed) to `path`.
-
-    Length is audio_length(events). The mix goes to a temporary file of floats a
-    chunk at a time while its peak is noted, then is scaled to the peak and written
-    out a chunk at a time, so memory stays that of one chunk.
-    """
+    player = player or instrument(DEFAULT)
     total = int(round(audio_length(events) * rate))
+    notes = _channel_notes(events, player)
+    font = soundfont.player(rate)
+    if font:
+        chunks = font.chunks(notes, player.program, total, WAV_CHUNK)
+    else:
+        voices = {0: (100, player.voice), 1: (30, "plucked"), DRUM_CHANNEL: (60, "click")}
+        chunks = synth.chunks([(s, e, p, v, *voices[ch]) for s, e, ch, p, v in notes], rate, total, WAV_CHUNK)
     peak = 0.0
     with tempfile.TemporaryFile(dir=Path(path).parent) as floats:
-        for chunk in _mix(events, rate, total):
+        for chunk in chunks:
             peak = max(peak, float(np.max(np.abs(chunk), initial=0.0)))
             floats.write(chunk.astype("<f4").tobytes())
         floats.seek(0)
@@ -367,3 +422,4 @@ def write_wav(events: list[NoteEvent], path: str | Path, rate: int = WAV_RATE) -
             w.setframerate(rate)
             while data := floats.read(WAV_CHUNK * 4):
                 w.writeframes((np.frombuffer(data, "<f4") * scale).astype("<i2").tobytes())
+    return font.name if font else BUILT_IN

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from abcgen.abc.check import Problem, Report, validate
 from abcgen.errors import RenderError
-from abcgen.render import audio, notation
+from abcgen.render import audio, notation, ornaments, playing
+from abcgen.render.instruments import instrument, range_warnings
+from abcgen.render.playing import Playing
 
 
 @dataclass
@@ -25,6 +27,9 @@ class Rendered:
     long as this object; `wav` reads it. `bpm` is quarter notes per minute.
     `timings` holds the seconds spent per step: parse, musicxml, svg, midi
     (including the note events that MIDI and WAV share), wav.
+    `abc` is the tune as played (transposed when asked), `playing` the player's choices, `speed`
+    the share of `bpm` it was played at, `sound` what made the WAV (a soundfont's name or the
+    built-in synthesizer; "" without a WAV), `warnings` notes the instrument cannot reach.
     """
 
     musicxml: str
@@ -35,6 +40,10 @@ class Rendered:
     duration: float
     bpm: float
     timings: dict[str, float] = field(default_factory=dict)
+    abc: str = ""
+    playing: Playing = field(default_factory=Playing)
+    sound: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def wav(self) -> bytes:
@@ -43,11 +52,12 @@ class Rendered:
 
 
 def prepare() -> None:
-    """Load verovio's fonts and music21's ABC reader before the first job is timed."""
+    """Load verovio's fonts, music21's ABC reader and the synthesizer before the first job is timed."""
     notation.to_svg(notation.to_musicxml(notation.parse_score("X:1\nL:1/8\nK:C\nC|\n")))
+    audio.sound_name()
 
 
-def render_here(abc: str, bpm: float | None, wav_path: str | None) -> Rendered:
+def render_here(abc: str, bpm: float | None, wav_path: str | None, play: Playing | None = None) -> Rendered:
     """The whole conversion, in the current process; the WAV goes to `wav_path`."""
     timings = {}
     clock = time.perf_counter()
@@ -58,24 +68,41 @@ def render_here(abc: str, bpm: float | None, wav_path: str | None) -> Rendered:
         timings[name] = now - clock
         clock = now
 
+    play = play or Playing()
+    abc = playing.transposed(abc, play.transpose)
     handler, quarters = notation.read_tune(abc)
+    rolls = ornaments.roll_flags(handler)
     tempo = float(bpm) if bpm else audio.default_bpm(abc)
-    label = audio.tempo_label(abc, tempo, asked=bool(bpm))
-    audio.check_playing_time(float(max(quarters, default=0)) * 60 / tempo, label)  # as written: repeats add
+    played = tempo * play.speed
+    label = audio.tempo_label(abc, played, asked=bool(bpm) or play.speed != 1)
+    audio.check_playing_time(float(max(quarters, default=0)) * 60 / played, label)  # as written: repeats add
     score = notation.build_score(handler)
+    ornaments.mark_rolls(score, rolls)
     step("parse")
     musicxml = notation.to_musicxml(score)  # before note_events: see its docstring
     step("musicxml")
-    pages, timemap = notation.to_svg(musicxml, tempo)
+    pages, timemap = notation.to_svg(musicxml, played)
     step("svg")
-    events = audio.note_events(score, tempo)
+    swing = playing.tune_swing(abc, "{}/{}".format(*audio.meter(score)), play)
+    events = audio.note_events(score, played, swing, play.loop, play.count_in)
     duration = audio.check_playing_time(audio.audio_length(events), label)
-    midi = audio.to_midi(events, tempo)
+    player = instrument(play.instrument)
+    midi = audio.to_midi(events, played, player)
     step("midi")  # includes building the note events
-    if wav_path:
-        audio.write_wav(events, wav_path)
+    sound = audio.write_wav(events, wav_path, player) if wav_path else ""
     step("wav")
-    return Rendered(musicxml, pages, timemap, midi, wav_path, duration, tempo, timings)
+    return Rendered(musicxml, pages, _following(timemap, events, play), midi, wav_path, duration, tempo, timings,
+                    abc=abc, playing=play, sound=sound,
+                    warnings=range_warnings(audio.written_pitches(score), player))
+
+
+def _following(timemap: list[dict], events, play: Playing) -> list[dict]:
+    """The note timemap the page follows the audio with: after the count-in; none for a loop,
+    whose bars play in another order than the sheet's."""
+    if play.loop:
+        return []
+    lead = audio.count_in_seconds(events) * 1000
+    return [{**entry, "tstamp": round(entry["tstamp"] + lead, 3)} for entry in timemap] if lead else timemap
 
 
 def check_here(abc: str) -> Report:

@@ -22,6 +22,7 @@ from abcgen.errors import RenderError
 from abcgen.render import audio, worker
 from abcgen.render.files import write_bytes
 from abcgen.render.jobs import Rendered, check_here, render_here  # noqa: F401 - callers find them here
+from abcgen.render.playing import Playing
 
 MAX_CHARS = 100_000  # characters of ABC one call converts; a 1,000-bar tune needs about 30,000
 
@@ -61,7 +62,7 @@ def _new_wav_path() -> Path:
 
 
 def render(abc: str, bpm: float | None = None, timeout: float = 20.0, wav: bool = True,
-           client: str | None = None) -> Rendered:
+           client: str | None = None, play: Playing | None = None) -> Rendered:
     """Convert one tune in a worker process within `timeout` seconds in all (at most 600).
 
     The bound covers waiting for a free worker, checking the tune and converting
@@ -71,9 +72,10 @@ def render(abc: str, bpm: float | None = None, timeout: float = 20.0, wav: bool 
     `wav=False` skips the audio. Every failure is a RenderError with a plain message.
     """
     tempo = _checked(abc, bpm)
+    play = (play or Playing()).checked()
     path = _new_wav_path() if wav else None
     try:
-        rendered = worker.call("render", (abc, tempo, str(path) if path else None), timeout, client)
+        rendered = worker.call("render", (abc, tempo, str(path) if path else None, play), timeout, client)
     except BaseException:
         if path:
             path.unlink(missing_ok=True)  # a worker stopped half way leaves half a file
