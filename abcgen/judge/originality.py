@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abcgen.judge.analysis import Bar, Piece, read
+from abcgen.judge.reading import Bar, Piece, read
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache"

@@ -61,9 +61,14 @@ def problem_text(p: abctools.Problem) -> str:
     return f"{where}{plain(p.message)}{line}"
 
 
-def tune_message(report: abctools.Report, *notes: str) -> str:
-    """Whether the tune shown is valid; when it is not, its first problem, where it is and what to do."""
+def tune_message(report: abctools.Report, *notes: str, loop: str = "") -> str:
+    """Whether the tune shown is valid; when it is not, its first problem, where it is and what to do.
+    A valid tune that goes round in circles (`loop`, from the musical report) is not called valid."""
     notes = [html.escape(n) for n in notes if n]
+    if report.valid and loop:
+        return message("warn", f"<b>This tune goes round in circles</b>: {html.escape(loop)}. Compose again "
+                       "with another seed for a tune whose phrases answer each other, or edit those bars "
+                       "and press Render.", *notes)
     if report.valid:
         bars = f"{report.bars_checked} bars" if report.bars_checked else "the tune"
         return message("warn" if notes else "ok", f"<b>Valid tune</b>: {bars}, all the right length.", *notes)
@@ -119,10 +124,12 @@ def candidate_labels(tunes, analyses, pieces) -> list[str]:
     labels = []
     for number, (tune, a, b) in enumerate(zip(tunes, analyses, bars), start=1):
         parts = [str(number), "valid" if tune.valid else f"{len(tune.report.errors)} problem(s)"]
+        if a.loop:
+            parts[1] = f"loops ({a.loop})"
         if a.plays_as:
             parts.append(f"{a.plays_as}, {a.bars} bars")
-        if a.last_note:
-            parts.append(f"ends on {a.last_note}" + (" (tonic)" if a.ends_on_tonic else " (not the tonic)"))
+        if a.cadence_note:
+            parts.append(f"ends on {a.cadence_note}" + (" (tonic)" if a.ends_on_tonic else " (not the tonic)"))
         if a.notes:
             parts.append(f"{a.recurring_share:.0%} of bars recur")
         if a.lowest:
