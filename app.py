@@ -38,6 +38,7 @@ from abcgen.web import limits  # noqa: E402
 from abcgen.judge import originality  # noqa: E402
 from abcgen.web import present  # noqa: E402
 from abcgen.web import share  # noqa: E402
+from abcgen.web import sound  # noqa: E402
 from abcgen.web import tempo  # noqa: E402
 from abcgen.render import outputs as renderer  # noqa: E402
 from abcgen.compose import Composed, compose_stream  # noqa: E402
@@ -127,10 +128,11 @@ def compose_tunes(header, opening, form, settings, job: limits.Job):
 ui = SimpleNamespace()  # the page's components, filled in by `build`
 
 
-def engrave(abc: str, job: limits.Job, wav: bool = False):
+def engrave(abc: str, job: limits.Job, wav: bool = False, play=None):
     """Sheet music, MIDI (and audio when asked) for one tune, in the time the request has left."""
     left = job.left("before the sheet music was made")
-    return renderer.render(check_abc(abc), timeout=min(RENDER_SECONDS, left), wav=wav, client=job.client)
+    return renderer.render(check_abc(abc), timeout=min(RENDER_SECONDS, left), wav=wav, client=job.client,
+                           play=play)
 
 
 def check(abc: str, job: limits.Job):
@@ -167,7 +169,7 @@ def tempo_update(control: tempo.Control) -> dict:
     return gr.update(minimum=control.low, maximum=control.high, value=control.value, label=control.label)
 
 
-def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bool = False) -> dict:
+def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bool = False, play=None) -> dict:
     """Notation, downloads, tempo, message and report for one tune (and audio, when asked for).
     A tune that cannot be engraved keeps its ABC and report; the message line says why."""
     report = report or check(abc, job)
@@ -175,7 +177,9 @@ def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bo
     loop = musical.loop if musical else ""  # a tune going round in circles is not called valid
     updates = {ui.report: report_text or present.report_text(report, musical=musical), ui.audio: None}
     try:
-        rendered = engrave(abc, job, wav)
+        rendered = engrave(abc, job, wav, play)
+        if rendered.abc != abc:  # transposed: the page, the sheet and the files show the new key
+            abc = updates[ui.abc] = rendered.abc
         paths = hand_out(rendered, abc)
     except (RenderError, limits.OutOfTime, files.DiskFull) as e:
         notes = [f"No sheet music: {failure(e)[1]}"]
@@ -188,8 +192,11 @@ def shown(abc: str, job: limits.Job, report=None, report_text: str = "", wav: bo
                 ui.status: present.tune_message(report, *notes, loop=loop)}
     control = tempo.control(abc, rendered.bpm)
     return {**updates, ui.sheet: present.sheet_html(rendered.svg_pages, rendered.timemap, abc),
-            ui.files: [str(p) for p in paths.values()], ui.audio: str(paths["wav"]) if wav else None,
-            ui.tempo: tempo_update(control), ui.status: present.tune_message(report, control.note, loop=loop)}
+            ui.files: [str(p) for p in paths.values()],
+            ui.audio: gr.update(value=str(paths["wav"]), label=sound.player_label(rendered)) if wav else None,
+            ui.tempo: tempo_update(control),
+            ui.status: present.tune_message(report, control.note, *(sound.notes(rendered) if wav else []),
+                                            loop=loop)}
 
 
 def guarded(request, name: str, body, work: bool = True):
@@ -266,9 +273,13 @@ def on_render(abc, request: gr.Request):
     yield from guarded(request, "render", lambda job: shown(check_abc(abc), job))
 
 
-def on_play(abc, request: gr.Request):
-    """The tune in the box, engraved again and with its audio: audio is only made when asked for."""
-    yield from guarded(request, "play", lambda job: shown(check_abc(abc), job, wav=True))
+def on_play(abc, instrument, swing, transpose, loop, speed, count_in, request: gr.Request):
+    """The tune in the box, engraved again and with its audio, played as the Sound and practice
+    controls say: audio is only made when asked for."""
+    def body(job):
+        play = sound.playing(instrument, swing, transpose, loop, speed, count_in)
+        return shown(check_abc(abc), job, wav=True, play=play)
+    yield from guarded(request, "play", body)
 
 
 def on_tempo(abc, bpm, request: gr.Request):
@@ -350,26 +361,34 @@ def on_open_link(fragment, request: gr.Request):
 
 def compose(meter: str, key: str, unit: str, title: str = "", opening: str = "", temperature: float = 1.0,
             seed: int = 0, x: int = 1, tempo: str = "", form: str = "", top_k: int = 0, top_p: float = 1.0,
-            max_chars: int = 1200, num: int = 1, request: gr.Request = None):
+            max_chars: int = 1200, num: int = 1, instrument: str = "fiddle", swing: float | None = None,
+            transpose: str = "", loop: str = "", speed: float = 1.0, count_in: bool = False,
+            request: gr.Request = None):
     """Compose one tune. Returns the ABC, then its MIDI, ABC, MusicXML, WAV and SVG files, then the
     validation report. With num > 1 the best of `num` candidates is returned. `form` is a form such as
-    "AABB", a code such as "S:2 B:8 E:5 B:8" or a preset name; bad input is an error naming the field."""
+    "AABB", a code such as "S:2 B:8 E:5 B:8" or a preset name; bad input is an error naming the field.
+    The sound (abcgen.render.playing): `instrument` (fiddle, flute, tin whistle, ...), `swing` 0 to 1
+    (None: the tune type's), `transpose` a key (the ABC returned is in it), `loop` "A", "B" or "N-M",
+    `speed` 0.5 to 1 of the tempo, `count_in` a bar of ticks first."""
     job = limits.job(request, REQUEST_SECONDS)
     with WORK.slot("api compose"):
         try:
             header, settings, form_code = read_request(x, title, meter, unit, key, tempo, form,
                                                        temperature, top_k, top_p, seed, max_chars, num)
+            play = sound.playing(instrument, swing, transpose, loop, speed, count_in)
             tunes = next(event.tunes for event in compose_tunes(header, opening, form_code, settings, job)
                          if isinstance(event, Composed))
         except Exception as e:
             raise api_error(e) from None
         # The best candidate that converts; a tune that cannot be converted still comes back as text,
         # with the reason in the report, since the request itself was fine.
-        problem, paths, best = "", None, tunes[0]
+        problem, paths, best, abc = "", None, tunes[0], tunes[0].abc
         for tune in tunes[:RENDER_TRIES]:
             try:
-                paths = hand_out(engrave(tune.abc, job, wav=True), tune.abc)
-                best = tune
+                rendered = engrave(tune.abc, job, wav=True, play=play)
+                paths = hand_out(rendered, rendered.abc)
+                best, abc = tune, rendered.abc
+                problem = "".join(f"\n{note}" for note in sound.notes(rendered))
                 break
             except (RenderError, limits.OutOfTime) as e:
                 problem = problem or f"\nnot converted to files: {failure(e)[1]}"
@@ -379,10 +398,29 @@ def compose(meter: str, key: str, unit: str, title: str = "", opening: str = "",
                 raise api_error(e) from None
     report = present.report_text(best.report, best.repairs, best.requested_form, best.achieved_form, best.music)
     out = [str(paths[k]) if paths else None for k in ("midi", "abc", "musicxml", "wav", "svg")]
-    return (best.abc, *out, report + (problem if paths is None else ""))
+    return (abc, *out, report + problem)
 
 
 # --------------------------------------------------------------------------- page
+
+def sound_controls() -> list:
+    """The "Sound and practice" group under the player: instrument, lilt, key, loop, speed, count-in.
+    Play uses them; the written tune keeps its Q: (only transposing rewrites the ABC)."""
+    with gr.Accordion("Sound and practice", open=False, elem_id="sound"):
+        with gr.Row():
+            instrument = gr.Dropdown(sound.INSTRUMENT_CHOICES, value="fiddle", label="Instrument",
+                                     min_width=140, elem_id="instrument")
+            swing = gr.Dropdown(sound.SWING_CHOICES, value="", label="Swing", min_width=140, elem_id="swing")
+            transpose = gr.Dropdown(["", *KEYS], value="", label="Transpose to", allow_custom_value=True,
+                                    min_width=120, elem_id="transpose", info="Empty keeps the key")
+        with gr.Row():
+            loop = gr.Dropdown(sound.LOOP_CHOICES, value="", label="Loop", allow_custom_value=True, min_width=140,
+                               elem_id="loop", info="A part, or bars such as 5-8")
+            speed = gr.Slider(*sound.SPEED_RANGE, value=1.0, step=0.05, label="Speed", min_width=140,
+                              elem_id="speed", info="Share of the tempo; Q: stays")
+            count_in = gr.Checkbox(False, label="Count-in bar", min_width=100, elem_id="count-in")
+    return [instrument, swing, transpose, loop, speed, count_in]
+
 
 def build() -> gr.Blocks:
     """The page: inputs on the left (below on phones), the tune on the right, and the /compose API."""
@@ -453,6 +491,7 @@ def build() -> gr.Blocks:
                     ui.tempo = gr.Slider(control.low, control.high, value=control.value, step=1, scale=4,
                                          label=control.label, elem_id="playback-tempo")
                     tempo_btn = gr.Button("Apply tempo", scale=1, min_width=110, elem_id="rerender")
+                ui.sound = sound_controls()
                 with gr.Tabs():
                     with gr.Tab("ABC", elem_id="abc-tab"):
                         ui.abc = gr.Textbox(label="ABC: edit it, then Render", lines=12, max_lines=30,
@@ -484,7 +523,10 @@ def build() -> gr.Blocks:
                           gr.Number(1, label="x", precision=0), gr.Textbox("", label="tempo"),
                           gr.Textbox("", label="form"), gr.Number(0, label="top_k", precision=0),
                           gr.Number(1.0, label="top_p"), gr.Number(1200, label="max_chars", precision=0),
-                          gr.Number(1, label="num", precision=0)]
+                          gr.Number(1, label="num", precision=0), gr.Textbox("fiddle", label="instrument"),
+                          gr.Number(None, label="swing"), gr.Textbox("", label="transpose"),
+                          gr.Textbox("", label="loop"), gr.Number(1.0, label="speed"),
+                          gr.Checkbox(False, label="count_in")]
             api_outputs = [gr.Textbox(label="abc"), gr.File(label="midi"), gr.File(label="abc_file"),
                            gr.File(label="musicxml"), gr.File(label="wav"), gr.File(label="svg"),
                            gr.Textbox(label="report")]
@@ -506,7 +548,7 @@ def build() -> gr.Blocks:
         continue_btn.click(on_continue, [ui.abc, temperature, top_k, seed, max_chars, num, ui.history_state],
                            writes, js="(...a) => { window.abcgen.toResult(); return a; }", **work)
         render_btn.click(on_render, ui.abc, tune, **work)
-        play_btn.click(on_play, ui.abc, tune, **work)
+        play_btn.click(on_play, [ui.abc, *ui.sound], [ui.abc, *tune], **work)
         tempo_btn.click(on_tempo, [ui.abc, ui.tempo], [ui.abc, *tune], **work)
         ui.tempo.release(on_tempo, [ui.abc, ui.tempo], [ui.abc, *tune], **work)
         ui.candidates.input(on_pick_candidate, [ui.candidates, ui.candidates_state], [ui.abc, *tune], **work)

@@ -437,3 +437,32 @@ def save_screenshot(b):
     b.save_screenshot(str(shot))
     shutil.copyfile(shot, ROOT / "assets" / "screenshot.png")
 
+
+
+def test_the_flute_is_chosen_played_and_named(browser, app_url):
+    """Sound and practice: choose the flute, press Play; the WAV served is the flute's (its MIDI
+    carries General MIDI program 73) and the player names the soundfont that made it."""
+    from selenium.webdriver.common.keys import Keys
+    from music21 import midi
+
+    from abcgen.render import soundfont
+    b = browser
+    open_page(b, app_url)
+    render(b, TUNE)
+    click(b, "#sound button")
+    wait_for(lambda: finds(b, "#instrument input") and find(b, "#instrument input").is_displayed(), 10,
+             "the Sound and practice controls")
+    type_into(b, "#instrument input", "flute", Keys.ENTER)
+    wait_for(lambda: value(b, "#instrument input") == "flute", 10, "the flute to be chosen")
+    click(b, "#play")
+    src = wait_for(lambda: audio_src(b), 60, "the audio")
+    label = wait_for(lambda: "flute" in find(b, "#audio").text and find(b, "#audio").text, 30, "the player's label")
+    font = soundfont.soundfont_path()
+    assert (f"soundfont {font.name}" if font else "built-in synthesizer") in label
+    with wave.open(io.BytesIO(httpx.get(src, timeout=30).content)) as w:
+        frames = w.readframes(w.getnframes())
+    assert max(abs(int.from_bytes(frames[i:i + 2], "little", signed=True)) for i in range(0, len(frames), 64)) > 1000
+    mf = midi.MidiFile()
+    mf.readstr(httpx.get(downloads(b, ".mid")[0], timeout=30).content)
+    programs = [e.data for t in mf.tracks for e in t.events if e.type == midi.ChannelVoiceMessages.PROGRAM_CHANGE]
+    assert programs[0] == 73
