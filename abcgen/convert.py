@@ -128,7 +128,7 @@ def convert_tune(abc: str, out_dir: Path, stem: str, bpm: float | None, timeout:
     return rendered, paths
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m abcgen.convert",
         description="Convert ABC tunes to MIDI, SVG, WAV and MusicXML.",
@@ -150,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     loop.add_argument("--bars", default="", metavar="N-M", help="play only bars N to M, 4 times over")
     sound.add_argument("--speed", default=1.0, metavar="X", help="share of the tempo, 0.5 to 1 (Q: is kept)")
     sound.add_argument("--count-in", action="store_true", help="a bar of ticks before the tune")
+    return parser
+
+
+def read_args(argv: list[str] | None) -> tuple[argparse.Namespace, Playing]:
+    """The command line's options and the player's choices; a bad value exits naming its option."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         play = Playing(args.instrument, args.swing, args.transpose, args.loop or args.bars, args.speed,
@@ -161,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tempo must be between 20 and 400 quarter notes per minute")
     if not 0 < args.timeout <= 600:
         parser.error("--timeout must be more than 0 and at most 600 seconds")
+    return args, play
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, play = read_args(argv)
 
     log = sys.stderr if args.json else sys.stdout
     try:

@@ -66,6 +66,21 @@ def test_compose_takes_the_optional_fields(client):
     assert abc.startswith("X:12\nM:4/4\nL:1/8\nQ:1/2=100\nK:Ador\n")
 
 
+@pytest.mark.slow
+def test_compose_plays_the_instrument_and_key_asked_for(client):
+    from music21 import midi
+    abc, midi_file, abc_file, *_ = client.predict(
+        meter="6/8", key="D", unit="1/8", title="Flute Jig", opening="A|dAF DFA|", seed=3, instrument="flute",
+        swing=0.3, transpose="G", loop="", speed=0.75, count_in=True, api_name="/compose")
+    assert "\nK:G\n" in abc and Path(abc_file).read_text() == abc  # transposed, and handed out so
+    mf = midi.MidiFile()
+    mf.open(midi_file)
+    mf.read()
+    mf.close()
+    programs = [e.data for t in mf.tracks for e in t.events if e.type == midi.ChannelVoiceMessages.PROGRAM_CHANGE]
+    assert programs[0] == 73
+
+
 @pytest.mark.parametrize("fields, named", [
     ({"meter": "7/0"}, "meter"),
     ({"key": "Xyz"}, "key"),
@@ -79,6 +94,11 @@ def test_compose_takes_the_optional_fields(client):
     ({"num": MAX_CANDIDATES + 1}, "num"),
     ({"max_chars": MAX_CHARS + 1}, "max_chars"),
     ({"temperature": 9.0}, "temperature"),
+    ({"instrument": "kazoo"}, "instrument"),
+    ({"swing": 2.0}, "swing"),
+    ({"speed": 0.1}, "speed"),
+    ({"transpose": "H"}, "transpose"),
+    ({"loop": "x-y"}, "loop"),
 ])
 def test_bad_field_is_an_error_naming_it(client, fields, named):
     args = {"meter": "6/8", "key": "D", "unit": "1/8", "title": "Bad", **fields}
