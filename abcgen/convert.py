@@ -35,6 +35,7 @@ from abcgen.render.playing import Playing
 # All 4,433 tunes of music21's folk corpus in one tune book make 1.7 MB. A file many
 # times that is almost surely not a tune book, and converting it would take hours.
 MAX_FILE_BYTES = 10_000_000
+SWING_ON = 0.6  # what --swing without a value means: a hornpipe's swing
 
 
 def split_book(text: str) -> list[str]:
@@ -143,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sound = parser.add_argument_group("sound and practice")
     sound.add_argument("--instrument", default="fiddle", metavar="NAME",
                        help=f"play the tune on: {', '.join(INSTRUMENTS)} (default fiddle)")
-    sound.add_argument("--swing", metavar="S", help="0 straight to 1 dotted (default: the tune type's)")
+    sound.add_argument("--swing", metavar="S", nargs="?", const=SWING_ON,
+                       help=f"0 straight to 1 dotted; alone, {SWING_ON} (a hornpipe's); default the tune type's")
     sound.add_argument("--transpose", default="", metavar="KEY", help="rewrite the tune in this key, e.g. G")
     loop = sound.add_mutually_exclusive_group()
     loop.add_argument("--loop", default="", metavar="PART", help="play only this part (A, B, ...), 4 times over")

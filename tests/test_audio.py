@@ -152,6 +152,17 @@ def test_swing_moves_the_off_beat_eighths_of_a_hornpipe():
     assert set(off_beat_shares(here(PLAIN.replace("R:hornpipe", "R:reel")))) == {0.5}  # a reel is straight
 
 
+def test_convert_swing_on_a_hornpipe(tmp_path, capsys):
+    tune = tmp_path / "hornpipe.abc"
+    tune.write_text(PLAIN.replace("R:hornpipe", "R:reel"))  # a type played straight unless asked
+    for option, lowest in ((["--swing"], 0.55), (["--swing", "0"], 0.5), ([], 0.5)):
+        assert convert.main([str(tune), "--out", str(tmp_path / "out"), *option]) == 0
+        _, notes, tpq = midi_programs_and_notes((tmp_path / "out" / "hornpipe.mid").read_bytes())
+        shares = {(t % tpq) / tpq for t, ch, _ in notes if ch == 0 and tpq // 4 < t % tpq < 3 * tpq // 4}
+        assert shares and min(shares) >= lowest and (lowest > 0.5 or shares == {0.5}), option
+    capsys.readouterr()
+
+
 def test_swing_leaves_dotted_rhythms_and_quarter_notes_alone():
     dotted = "X:1\nT:D\nM:4/4\nL:1/8\nK:D\nd>c B>A d2 A2|]\n"
     events = [e for e in audio.note_events(notation.parse_score(dotted), 60, swing=1.0) if e.track == 0]
@@ -267,3 +278,18 @@ def test_transpose_refuses_another_mode_and_keeps_the_key_when_asked_for_it():
     assert here(REEL, transpose="D").abc == REEL
     with pytest.raises(RenderError, match="Transpose"):
         here(REEL, transpose="Em")
+
+
+def test_the_page_names_the_sound_and_says_when_there_is_no_soundfont():
+    from abcgen.web import sound
+
+    rendered = jobs.Rendered("", [], [], b"", None, 1.0, 120.0, abc=REEL, sound="MuseScore_General_Lite.sf3",
+                             playing=Playing(instrument="flute", speed=0.75, loop="A", transpose="G"))
+    assert sound.player_label(rendered) == ("Listen: flute (soundfont MuseScore_General_Lite.sf3), 75% speed, "
+                                            "looping part A, in G")
+    assert sound.notes(rendered) == []
+    rendered.sound, rendered.warnings = audio.BUILT_IN, ["1 note goes below the flute's range"]
+    assert "built-in synthesizer" in sound.player_label(rendered)
+    assert "No soundfont is installed" in sound.notes(rendered)[0] and len(sound.notes(rendered)) == 2
+    with pytest.raises(FieldError, match="^swing"):
+        sound.playing("flute", "lots", "", "", 1.0, False)

@@ -25,7 +25,7 @@ SOUNDFONTS = ["/usr/share/sounds/sf3/MuseScore_General_Lite.sf3", "/usr/share/so
               "/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2"]
 DRUM_CHANNEL = 9
 GAIN = 0.4
-CHORD_VOLUME = 64  # channel volume of the chords (of 127): an accompaniment, under the melody
+CHORD_VOLUME = 48  # channel volume of the chords (of 127): an accompaniment, under the melody
 BLOCK = 64  # FluidSynth renders in blocks of this many samples; notes start on their boundaries
 
 
