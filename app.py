@@ -411,8 +411,8 @@ def sound_controls() -> list:
             instrument = gr.Dropdown(sound.INSTRUMENT_CHOICES, value="fiddle", label="Instrument",
                                      min_width=140, elem_id="instrument")
             swing = gr.Dropdown(sound.SWING_CHOICES, value="", label="Swing", min_width=140, elem_id="swing")
-            transpose = gr.Dropdown(["", *KEYS], value="", label="Transpose to", allow_custom_value=True,
-                                    min_width=120, elem_id="transpose", info="Empty keeps the key")
+            transpose = gr.Dropdown([("Keep the key", ""), *KEYS], value="", label="Transpose to",
+                                    allow_custom_value=True, min_width=120, elem_id="transpose")
         with gr.Row():
             loop = gr.Dropdown(sound.LOOP_CHOICES, value="", label="Loop", allow_custom_value=True, min_width=140,
                                elem_id="loop", info="A part, or bars such as 5-8")

@@ -73,6 +73,7 @@ def spectrum(path) -> np.ndarray:
 # --------------------------------------------------------------------------- instrument and soundfont
 
 
+@pytest.mark.slow
 def test_convert_plays_the_fiddle_and_the_flute_with_their_programs_and_names_the_soundfont(tmp_path, capsys):
     needs_soundfont()
     tune = tmp_path / "tune.abc"
@@ -152,6 +153,7 @@ def test_swing_moves_the_off_beat_eighths_of_a_hornpipe():
     assert set(off_beat_shares(here(PLAIN.replace("R:hornpipe", "R:reel")))) == {0.5}  # a reel is straight
 
 
+@pytest.mark.slow
 def test_convert_swing_on_a_hornpipe(tmp_path, capsys):
     tune = tmp_path / "hornpipe.abc"
     tune.write_text(PLAIN.replace("R:hornpipe", "R:reel"))  # a type played straight unless asked
@@ -256,6 +258,7 @@ def test_bad_choices_are_refused_naming_the_field():
 # --------------------------------------------------------------------------- transposition
 
 
+@pytest.mark.slow
 def test_transpose_rewrites_the_tune_in_the_new_key(tmp_path, capsys):
     if not shutil.which("abc2abc") or not shutil.which("abc2midi"):
         pytest.skip("abcmidi is not installed: apt-get install abcmidi")

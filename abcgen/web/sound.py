@@ -8,9 +8,9 @@ from abcgen.render.playing import MAX_SPEED, MIN_SPEED, Playing
 
 INSTRUMENT_CHOICES = list(INSTRUMENTS)
 # (label, value) of the swing control; "" is the tune type's own lilt.
-SWING_CHOICES = [("The tune type's own", ""), ("Straight", "0"), ("Light lilt", "0.3"), ("Hornpipe swing", "0.6"),
-                 ("Strong (strathspey)", "0.8"), ("Dotted", "1")]
-LOOP_CHOICES = [("The whole tune", ""), ("A part", "A"), ("B part", "B"), ("C part", "C")]
+SWING_CHOICES = [("Tune type's", ""), ("Straight", "0"), ("Light lilt", "0.3"), ("Hornpipe", "0.6"),
+                 ("Strathspey", "0.8"), ("Dotted", "1")]
+LOOP_CHOICES = [("Whole tune", ""), ("A part", "A"), ("B part", "B"), ("C part", "C")]
 SPEED_RANGE = (MIN_SPEED, MAX_SPEED)
 
 
