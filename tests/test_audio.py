@@ -11,6 +11,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from music21 import midi as m21midi
 
 from abcgen import convert
@@ -296,3 +298,35 @@ def test_the_page_names_the_sound_and_says_when_there_is_no_soundfont():
     assert "No soundfont is installed" in sound.notes(rendered)[0] and len(sound.notes(rendered)) == 2
     with pytest.raises(FieldError, match="^swing"):
         sound.playing("flute", "lots", "", "", 1.0, False)
+
+
+# --------------------------------------------------------------------------- any choice, any tune
+
+ODD_TUNES = [
+    HORNPIPE,
+    "X:1\nT:Pickup\nM:6/8\nL:1/8\nK:Ador\nA|:~B3 {c}BAG|E2A A2B:|\n|:c2d e2f|[1g3 a2g:|[2g3 g2||\n",
+    "X:1\nT:Voices\nM:4/4\nL:1/8\nK:G\nV:1\nGABc ~d2B2|]\nV:2\nG,2D2 G,4|]\n",
+    "X:1\nT:No bars\nM:3/4\nL:1/4\nK:F\n~A B c\n",
+    "X:1\nT:Free\nM:none\nL:1/8\nK:Dmix\n(3ABc d2 ~e2|f4|]\n",
+    "X:1\nT:Cut\nM:C|\nL:1/8\nQ:1/2=90\nK:Bb\n\"Bb\"B2dB \"F\"cAFA|\"Bb\"B4 z4|]\n",
+]
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tune=st.sampled_from(ODD_TUNES), player=st.sampled_from(list(INSTRUMENTS)),
+       swing=st.one_of(st.none(), st.floats(0, 1)), loop=st.sampled_from(["", "A", "B", "C", "1-2", "0-3", "7-9"]),
+       transpose=st.sampled_from(["", "G", "C#", "Bb", "Em", "Edor", "Ador"]), speed=st.floats(0.5, 1),
+       count_in=st.booleans())
+def test_any_choices_on_odd_tunes_give_sound_or_a_message(tmp_path, tune, player, swing, loop, transpose, speed,
+                                                          count_in):
+    if transpose and not shutil.which("abc2abc"):
+        transpose = ""
+    try:
+        rendered = here(tune, tmp_path / "any.wav", instrument=player, swing=swing, loop=loop,
+                        transpose=transpose, speed=speed, count_in=count_in)
+    except RenderError as exc:
+        assert str(exc).startswith(("Loop:", "Transpose:")), exc
+    else:
+        assert rendered.midi[:4] == b"MThd" and rendered.duration > 0
+        assert (tmp_path / "any.wav").stat().st_size > 44
