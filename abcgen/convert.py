@@ -214,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                              files={k: str(p) for k, p in paths.items()},
                              timings={k: round(v, 4) for k, v in rendered.timings.items()},
                              instrument=play.instrument, soundfont=rendered.sound, warnings=rendered.warnings)
+                speed = f" played at {play.speed:.0%}" if play.speed != 1 else ""
                 print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s at {rendered.bpm:g} quarter "
-                      f"notes a minute, on the {play.instrument} ({rendered.sound})", file=log)
+                      f"notes a minute{speed}, on the {play.instrument} ({rendered.sound})", file=log)
                 for warning in rendered.warnings:
                     print(f"  note: {warning}", file=log)
             results.append(entry)
