@@ -409,8 +409,9 @@ def sound_controls() -> list:
     with gr.Accordion("Sound and practice", open=False, elem_id="sound"):
         with gr.Row():
             instrument = gr.Dropdown(sound.INSTRUMENT_CHOICES, value="fiddle", label="Instrument",
-                                     min_width=140, elem_id="instrument")
-            swing = gr.Dropdown(sound.SWING_CHOICES, value="", label="Swing", min_width=140, elem_id="swing")
+                                     allow_custom_value=True, min_width=140, elem_id="instrument")
+            swing = gr.Dropdown(sound.SWING_CHOICES, value="", label="Swing", allow_custom_value=True,
+                                min_width=140, elem_id="swing")
             transpose = gr.Dropdown([("Keep the key", ""), *KEYS], value="", label="Transpose to",
                                     allow_custom_value=True, min_width=120, elem_id="transpose")
         with gr.Row():

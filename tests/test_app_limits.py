@@ -302,3 +302,14 @@ def test_a_full_disk_gives_a_clear_message(request, tmp_path):
         assert "disk is full" in str(caught.value)
         rendered = page_call(url, "render", [TUNE])
         assert rendered["success"] and "disk is full" in page_text(rendered)
+
+
+def test_the_play_handler_refuses_a_bad_sound_choice_by_name(app):
+    """Play's hidden handler checks the Sound and practice values before any work, naming the control."""
+    url, _ = app
+    for data, label in (([TUNE, "flute", "", "", "x-y", 1.0, False], "Loop"),
+                        ([TUNE, "flute", "lots", "", "", 1.0, False], "Swing"),
+                        ([TUNE, "kazoo", "", "", "", 1.0, False], "Instrument"),
+                        ([TUNE, "flute", "", "H#m7", "", 1.0, False], "Transpose to")):
+        message = page_call(url, "play", data)
+        assert message["success"] and f"<b>{label}</b>" in page_text(message), page_text(message)[:300]

@@ -20,7 +20,8 @@ FIELD_LABELS = {"meter": "M: meter", "key": "K: key", "unit": "L: unit", "tempo"
                 "title": "T: title", "x": "X: number", "opening": "Opening", "form": "Form",
                 "temperature": "Temperature", "top_k": "Top-k", "top_p": "Top-p", "seed": "Seed",
                 "max_chars": "Maximum length", "num": "Candidates", "ABC": "ABC", "link": "Link",
-                "history": "History", "server": "Server", "model": "Model"}
+                "history": "History", "server": "Server", "model": "Model", "instrument": "Instrument",
+                "swing": "Swing", "transpose": "Transpose to", "loop": "Loop", "speed": "Speed"}
 
 
 # --------------------------------------------------------------------------- the message line
