@@ -44,7 +44,8 @@ from abcgen.render import outputs as renderer  # noqa: E402
 from abcgen.compose import Composed, compose_stream  # noqa: E402
 from abcgen.convert import slug  # noqa: E402
 from abcgen.errors import FieldError, RenderError  # noqa: E402
-from abcgen.web.inputs import check_abc, continuation_opening, header_of, read_request  # noqa: E402
+from abcgen.request import FILLED_BY_TYPE, NAMES as REQUEST_NAMES, Request  # noqa: E402
+from abcgen.web.inputs import check_abc, continuation_opening, header_of  # noqa: E402
 from abcgen.abc.form import PRESETS  # noqa: E402
 from abcgen.web.present import failure  # noqa: E402
 from abcgen.sampling.sample import MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, Settings, check_opening, load_sampler  # noqa: E402
@@ -249,13 +250,12 @@ def write_tunes(header, opening, form, settings, history, job):
     yield shown(best.abc, job, best.report, reports[0])
 
 
-def on_compose(x, title, meter, unit, key, tempo_q, opening, form, temperature, top_k, seed, max_chars, num,
-               history, request: gr.Request):
+def on_compose(values: dict, request: gr.Request):
+    """`values`: {component: value} for the page's request fields and the history."""
     def body(job):
-        header, settings, form_code = read_request(x, title, meter, unit, key, tempo_q, form,
-                                                   temperature, top_k, 1.0, seed, max_chars, num)
-        return write_tunes(header, check_opening(opening, sampler().vocab), form_code, settings, history,
-                           job)
+        r = Request.read({name: values[c] for name, c in ui.fields.items()})
+        return write_tunes(r.header, check_opening(r.opening, sampler().vocab), r.form, r.settings,
+                           values[ui.history_state], job)
     yield from guarded(request, "compose", body)
 
 
@@ -334,14 +334,11 @@ def on_tune_book(history, request: gr.Request):
     yield from guarded(request, "tune book", body, work=False)
 
 
-SHARED = ["type", "title", "x", "meter", "unit", "key", "tempo", "opening", "form", "temperature", "top_k",
-          "seed", "max_chars", "num", "abc"]
-
-
-def on_share(*values):
+def on_share(values: dict):
     """The #fragment of a link that brings back these settings and this tune (assets/page.js makes the URL).
     A value longer than any field accepts is left out, so a link stays within what a page would take."""
-    settings = {k: v for k, v in zip(SHARED, values) if not isinstance(v, str) or len(v) <= share.MAX_TUNE_CHARS}
+    named = {name: values[c] for name, c in [*ui.fields.items(), ("abc", ui.abc)]}
+    settings = {k: v for k, v in named.items() if not isinstance(v, str) or len(v) <= share.MAX_TUNE_CHARS}
     return "#" + share.pack(settings)
 
 
@@ -351,7 +348,7 @@ def on_open_link(fragment, request: gr.Request):
         settings = share.unpack(fragment)
         if settings.get("type") not in TUNE_TYPES:
             settings.pop("type", None)
-        fields = {c: settings[name] for name, c in zip(SHARED, ui.shared) if name in settings and name != "abc"}
+        fields = {c: settings[name] for name, c in ui.fields.items() if name in settings}
         abc = settings.get("abc", "")
         return {**fields, ui.abc: abc, **shown(check_abc(abc), job)} if abc else fields
     yield from guarded(request, "link", body)
@@ -359,24 +356,26 @@ def on_open_link(fragment, request: gr.Request):
 
 # --------------------------------------------------------------------------- API endpoint
 
-def compose(meter: str, key: str, unit: str, title: str = "", opening: str = "", temperature: float = 1.0,
-            seed: int = 0, x: int = 1, tempo: str = "", form: str = "", top_k: int = 0, top_p: float = 1.0,
-            max_chars: int = 1200, num: int = 1, instrument: str = "fiddle", swing: float | None = None,
-            transpose: str = "", loop: str = "", speed: float = 1.0, count_in: bool = False,
-            request: gr.Request = None):
+def compose(meter: str | None = None, key: str = "D", unit: str | None = None, title: str = "",
+            opening: str = "", temperature: float = 1.0, seed: int = 0, x: int = 1, tempo: str | None = None,
+            form: str | None = None, top_k: int = 0, top_p: float = 1.0, max_chars: int = 1200, num: int = 1,
+            instrument: str = "fiddle", swing: float | None = None, transpose: str = "", loop: str = "",
+            speed: float = 1.0, count_in: bool = False, type: str = "", request: gr.Request = None):
     """Compose one tune. Returns the ABC, then its MIDI, ABC, MusicXML, WAV and SVG files, then the
-    validation report. With num > 1 the best of `num` candidates is returned. `form` is a form such as
-    "AABB", a code such as "S:2 B:8 E:5 B:8" or a preset name; bad input is an error naming the field.
-    The sound (abcgen.render.playing): `instrument` (fiddle, flute, tin whistle, ...), `swing` 0 to 1
-    (None: the tune type's), `transpose` a key (the ABC returned is in it), `loop` "A", "B" or "N-M",
-    `speed` 0.5 to 1 of the tempo, `count_in` a bar of ticks first."""
+    validation report. With num > 1 the best of `num` candidates is returned. `type` (reel, jig, ...)
+    reaches the model and fills in meter, unit, tempo and form where they are not given. `form` is a
+    form such as "AABB", a code such as "S:2 B:8 E:5 B:8" or a preset name; bad input is an error
+    naming the field. The sound (abcgen.render.playing): `instrument` (fiddle, flute, tin whistle,
+    ...), `swing` 0 to 1 (None: the tune type's), `transpose` a key (the ABC returned is in it),
+    `loop` "A", "B" or "N-M", `speed` 0.5 to 1 of the tempo, `count_in` a bar of ticks first.
+    The parameters are abcgen.request's FIELDS."""
+    values = {k: v for k, v in locals().items() if k in REQUEST_NAMES}
     job = limits.job(request, REQUEST_SECONDS)
     with WORK.slot("api compose"):
         try:
-            header, settings, form_code = read_request(x, title, meter, unit, key, tempo, form,
-                                                       temperature, top_k, top_p, seed, max_chars, num)
-            play = sound.playing(instrument, swing, transpose, loop, speed, count_in)
-            tunes = next(event.tunes for event in compose_tunes(header, opening, form_code, settings, job)
+            r = Request.read({k: (None if v == "" and k in FILLED_BY_TYPE else v) for k, v in values.items()})
+            play = r.playing
+            tunes = next(event.tunes for event in compose_tunes(r.header, r.opening, r.form, r.settings, job)
                          if isinstance(event, Composed))
         except Exception as e:
             raise api_error(e) from None
@@ -527,7 +526,7 @@ def build() -> gr.Blocks:
                           gr.Number(1, label="num", precision=0), gr.Textbox("fiddle", label="instrument"),
                           gr.Number(None, label="swing"), gr.Textbox("", label="transpose"),
                           gr.Textbox("", label="loop"), gr.Number(1.0, label="speed"),
-                          gr.Checkbox(False, label="count_in")]
+                          gr.Checkbox(False, label="count_in"), gr.Textbox("", label="type")]
             api_outputs = [gr.Textbox(label="abc"), gr.File(label="midi"), gr.File(label="abc_file"),
                            gr.File(label="musicxml"), gr.File(label="wav"), gr.File(label="svg"),
                            gr.Textbox(label="report")]
@@ -537,14 +536,16 @@ def build() -> gr.Blocks:
         # The page's own events stay off the public API; those that sample or render share one limit.
         page = {"api_visibility": "private"}
         work = {**page, **WORK_QUEUE}
-        ui.shared = [tune_type, title, x, ui.meter, ui.unit, key, ui.tempo_field, opening, ui.form, temperature,
-                     top_k, seed, max_chars, num, ui.abc]
+        # The request fields the page has (abcgen.request.FIELDS names them; top_p is the API's only).
+        ui.fields = {"type": tune_type, "x": x, "title": title, "meter": ui.meter, "unit": ui.unit, "key": key,
+                     "tempo": ui.tempo_field, "form": ui.form, "opening": opening, "temperature": temperature,
+                     "top_k": top_k, "seed": seed, "max_chars": max_chars, "num": num,
+                     **dict(zip(("instrument", "swing", "transpose", "loop", "speed", "count_in"), ui.sound))}
         tune = [ui.report, ui.sheet, ui.audio, ui.tempo, ui.files, ui.status]
         writes = [ui.abc, *tune, ui.candidates, ui.candidates_state, ui.history_state, ui.history]
         tune_type.input(on_tune_type, tune_type, [ui.meter, ui.unit, ui.tempo_field, ui.form], **page)
         dice.click(lambda: random.randrange(1_000_000), None, seed, **page)
-        compose_btn.click(on_compose, [x, title, ui.meter, ui.unit, key, ui.tempo_field, opening, ui.form,
-                                       temperature, top_k, seed, max_chars, num, ui.history_state], writes,
+        compose_btn.click(on_compose, {*ui.fields.values(), ui.history_state}, writes,
                           js="(...a) => { window.abcgen.toResult(); return a; }", **work)
         continue_btn.click(on_continue, [ui.abc, temperature, top_k, seed, max_chars, num, ui.history_state],
                            writes, js="(...a) => { window.abcgen.toResult(); return a; }", **work)
@@ -555,11 +556,11 @@ def build() -> gr.Blocks:
         ui.candidates.input(on_pick_candidate, [ui.candidates, ui.candidates_state], [ui.abc, *tune], **work)
         ui.history.input(on_pick_history, [ui.history, ui.history_state], [ui.abc, *tune, ui.candidates], **work)
         book_btn.click(on_tune_book, ui.history_state, [ui.book, ui.status], **page)
-        share_btn.click(on_share, ui.shared, ui.share_link, **page).then(
+        share_btn.click(on_share, {*ui.fields.values(), ui.abc}, ui.share_link, **page).then(
             None, ui.share_link, ui.share_link, js="(f) => window.abcgen.shareLink(f)", **page)
         demo.load(on_history_load, ui.history_state, ui.history, **page)
         demo.load(None, None, ui.link_in, js="() => window.location.hash", **page)
-        ui.link_in.change(on_open_link, ui.link_in, [*ui.shared, *tune], **work)
+        ui.link_in.change(on_open_link, ui.link_in, [*ui.fields.values(), ui.abc, *tune], **work)
     # api_open=False: the REST routes cannot skip the queue, so every call meets the limits above.
     demo.queue(default_concurrency_limit=4, max_size=QUEUE_SIZE, api_open=False)
     return demo

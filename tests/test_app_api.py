@@ -155,16 +155,18 @@ def test_page_scripts_are_inline_and_no_server_path_is_shown(app_url):
 
 def test_tune_types_and_examples_are_accepted_as_they_stand(request):
     import app
-    from abcgen.web.inputs import read_request
+    from abcgen.request import Request
     from abcgen.abc.form import parse_form
     from abcgen.sampling.sample import check_opening, load_sampler
     from abcgen.tune_types import TUNE_TYPES
 
     for kind in TUNE_TYPES.values():
         parse_form(kind.form)
-        read_request(1, "", kind.meter, kind.unit, "D", kind.tempo, kind.form, 1.0, 0, 1.0, 0, 1200, 1)
+        r = Request.read({"type": kind.name, "key": "D"})
+        assert (r.header.meter, r.header.unit, r.header.tempo, r.header.kind) == (
+            kind.meter, kind.unit, kind.tempo, kind.name)
     vocab = load_sampler(app_checkpoint(request)).vocab
     for example in app.EXAMPLES:
         _, title, meter, unit, key, tempo, opening, form = app.example_row(*example)
-        read_request(1, title, meter, unit, key, tempo, form, 1.0, 0, 1.0, 0, 1200, 1)
+        Request.read({"title": title, "meter": meter, "unit": unit, "key": key, "tempo": tempo, "form": form})
         check_opening(opening, vocab)

@@ -35,7 +35,7 @@ from abcgen.abc import form as formtools
 from abcgen.render import outputs as render
 from abcgen.compose import compose
 from abcgen.errors import FieldError, RenderError
-from abcgen.web.inputs import read_request
+from abcgen.request import NAMES, Request
 from abcgen.learn.model import CharLSTM, ModelConfig
 from abcgen.sampling.sample import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Sampler, Settings,
                            check_opening)
@@ -710,16 +710,23 @@ def test_app_compose_endpoint_gives_a_tune_or_names_the_field(app_module, reques
         v["meter"], v["key"], v["unit"], v["title"], v["opening"], v["temperature"], v["seed"], v["x"],
         v["tempo"] or "", v["form"], v["top_k"], v["top_p"], v["max_chars"], v["num"]))
     if named is None:   # a tune came back: then the fuzzed value really was acceptable
-        read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["form"],
-                     v["temperature"], v["top_k"], v["top_p"], v["seed"], v["max_chars"], v["num"])
+        read_request(v)
     else:
         assert named == field, (v, named)
     assert time.monotonic() - start < SAMPLE_BOUND_S
 
 
+def read_request(v: dict):
+    """The request the fuzzed values make (raises FieldError naming a bad one)."""
+    return Request.read({k: v[k] for k in NAMES if k in v})
+
+
 def on_compose(app, v: dict):
-    return app.on_compose(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["opening"],
-                          v["form"], v["temperature"], v["top_k"], v["seed"], v["max_chars"], v["num"], [], None)
+    """Compose pressed with these values in the page's fields (no tune type chosen)."""
+    values = {c: v.get(name) for name, c in app.ui.fields.items()}
+    values[app.ui.fields["tempo"]] = v["tempo"] or ""
+    values[app.ui.history_state] = []
+    return app.on_compose(values, None)
 
 
 @pytest.mark.filterwarnings("ignore:ABC:UserWarning")
@@ -731,8 +738,7 @@ def test_app_compose_button_writes_a_tune_or_names_the_field(app_module, request
     start = time.monotonic()
     named = page_field(app_module, on_compose(app_module, v))
     if named is None:   # a tune came back: then the fuzzed value really was acceptable
-        read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"] or "", v["form"],
-                     v["temperature"], v["top_k"], 1.0, v["seed"], v["max_chars"], v["num"])
+        read_request(v)
     else:
         assert named == field, (v, named)
     assert time.monotonic() - start < SAMPLE_BOUND_S
@@ -756,8 +762,7 @@ def test_app_compose_button_refuses_exactly_the_bad_field_before_sampling(app_mo
         assert named == field, (v, named, first)
     else:                   # not refused: then every value really is valid
         assert "writing" in first[app_module.ui.status], first
-        read_request(v["x"], v["title"], v["meter"], v["unit"], v["key"], v["tempo"], v["form"],
-                     v["temperature"], v["top_k"], 1.0, v["seed"], v["max_chars"], v["num"])
+        read_request(v)
         check_opening(v["opening"], app_module.sampler().vocab)
 
 

@@ -25,7 +25,8 @@ from abcgen.sampling.clock import BarClock
 from abcgen.sampling.rules import allows
 from abcgen.errors import FieldError
 from abcgen.learn.model import CharLSTM, repeat_state
-from abcgen.tune_types import MELODY_RANGE
+from abcgen.tune_types import ALIASES, MELODY_RANGE, TUNE_TYPES
+from abcgen.learn.data import type_line
 from abcgen.learn.vocab import END, Vocab
 
 MAX_CANDIDATES = 16      # hard cap on candidates per request
@@ -35,6 +36,8 @@ MAX_TITLE = 200
 CODE_CHARS = set("SBE:0123456789\n")
 CODE_LIMIT = 120         # characters the model may spend writing the form before the header is forced
 GREEDY_BELOW = 0.01      # temperatures this low are greedy: dividing by them overflows the logits
+MIN_LABELLED = 20        # a tune type reaches the model (as R:) only when at least this many of its
+                         # training tunes were labelled with it; for rarer types the meter speaks
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,10 @@ class Header:
     tempo: str | None = None
     title: str = ""
     x: int = 1
+    kind: str = ""      # the tune type (R:), as the tune-type table names it; "" for none
 
     @classmethod
-    def parse(cls, meter="4/4", unit="1/8", key="D", tempo=None, title="", x=1) -> "Header":
+    def parse(cls, meter="4/4", unit="1/8", key="D", tempo=None, title="", x=1, kind="") -> "Header":
         """Check every field; a bad one raises FieldError naming it."""
         title = "" if title is None else str(title)
         if len(title) > MAX_TITLE:
@@ -64,7 +68,7 @@ class Header:
         return cls(meter=abcfields.parse_meter(str(meter or "")), unit=abcfields.parse_unit(str(unit or "")),
                    key=abcfields.parse_key(str(key or "")),
                    tempo=abcfields.parse_tempo(str(tempo)) if tempo not in (None, "") else None,
-                   title=title.strip(), x=x)
+                   title=title.strip(), x=x, kind=type_name(kind))
 
     def prompt(self) -> str:
         """The header in the training text's own spelling (`abcgen.learn.data`): no tempo, `M:C` as
@@ -74,8 +78,21 @@ class Header:
     def full(self) -> str:
         """The header shown to musicians: the user's X and title put back."""
         t = f"T:{self.title}\n" if self.title else ""
+        r = f"R:{self.kind}\n" if self.kind else ""
         q = f"Q:{self.tempo}\n" if self.tempo else ""
-        return f"X:{self.x}\n{t}M:{self.meter}\nL:{self.unit}\n{q}K:{self.key}\n"
+        return f"X:{self.x}\n{t}{r}M:{self.meter}\nL:{self.unit}\n{q}K:{self.key}\n"
+
+
+def type_name(kind) -> str:
+    """The table's name for a tune type as typed ("Reel", "double jig", "clog"); "" for none."""
+    if kind is None or not str(kind).strip():
+        return ""
+    key = " ".join(str(kind).lower().split())
+    found = TUNE_TYPES.get(ALIASES.get(key, key))
+    if found is None:
+        raise FieldError("type", f"{str(kind)[:40]!r} is not a tune type abcgen knows; choose one of "
+                                 f"{', '.join(TUNE_TYPES)} (or none)")
+    return found.name
 
 
 @dataclass(frozen=True)
@@ -179,8 +196,9 @@ def check_opening(opening: str, vocab: Vocab) -> str:
 class Sampler:
     """Holds a model and its vocabulary; `stream` and `sample` write tunes."""
 
-    def __init__(self, model: CharLSTM, vocab: Vocab, device: str = "cpu"):
+    def __init__(self, model: CharLSTM, vocab: Vocab, device: str = "cpu", types=frozenset()):
         self.model = model.eval()
+        self.types = frozenset(types)    # the tune types the model learned to read in R:
         self.vocab = vocab
         self.device = device
         code_ids = [vocab.index[c] for c in CODE_CHARS if c in vocab.index]
@@ -220,7 +238,7 @@ class Sampler:
         code_done = bool(code) and _form_complete(code)
         if not self.knows_codes:
             code_done = True
-        prompt = END + code
+        prompt = END + self.type_line(header) + code
         if code_done:
             prompt += header.prompt() + opening
         gen = torch.Generator().manual_seed(settings.seed)
@@ -279,6 +297,10 @@ class Sampler:
             if every and step % every == every - 1:
                 yield Progress([row.body for row in rows])
         yield Finished([self._finish(header, row) for row in rows])
+
+    def type_line(self, header: Header) -> str:
+        """The R: line the prompt starts with: the tune's type where the model learned it."""
+        return type_line(header.kind) if header.kind in self.types else ""
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -394,10 +416,20 @@ def load_sampler(path=None, device: str = "cpu", int8: bool | None = None) -> Sa
     """A sampler for a checkpoint (the shipped one by default). On the CPU the model runs with
     int8 weights unless `int8=False` (see `int8_model`)."""
     from abcgen.learn import checkpoint
-    model, vocab, _ = checkpoint.load(path, device)
+    model, vocab, payload = checkpoint.load(path, device)
     if int8 if int8 is not None else device == "cpu":
         model = int8_model(model)
-    return Sampler(model, vocab, device)
+    return Sampler(model, vocab, device, types=learned_types(payload, vocab))
+
+
+def learned_types(payload: dict, vocab: Vocab) -> frozenset:
+    """The tune types a checkpoint's training tunes named often enough (MIN_LABELLED) in R:."""
+    counts = (payload.get("data") or {}).get("types") or {}
+    if not isinstance(counts, dict) or "R" not in vocab.index:
+        return frozenset()
+    return frozenset(name for name, n in counts.items() if name in TUNE_TYPES
+                     and isinstance(n, int) and n >= MIN_LABELLED
+                     and all(c in vocab.index for c in type_line(name)))
 
 
 def int8_model(model: CharLSTM) -> torch.nn.Module:

@@ -5,25 +5,11 @@ from __future__ import annotations
 import functools
 
 from abcgen.abc import header as abcfields
-from abcgen.abc import form as formtools
 from abcgen.errors import FieldError
-from abcgen.sampling.sample import MAX_OPENING, Header, Settings
+from abcgen.sampling.sample import MAX_OPENING, Header
+from abcgen.tune_types import tune_type
 
 MAX_ABC = 20_000          # characters of ABC the Render button accepts
-
-
-def form_text(form) -> str:
-    """The form as compose takes it: a preset's text, a musicians' form ("AABB") or a code; checked."""
-    text = formtools.PRESETS.get(form, form or "")
-    formtools.parse_form(text)
-    return text
-
-
-def read_request(x, title, meter, unit, key, tempo_q, form, temperature, top_k, top_p, seed, max_chars, num):
-    """Checked header, settings and form; a bad field raises FieldError naming it."""
-    header = Header.parse(meter, unit, key, tempo_q, title, x)
-    settings = Settings(temperature, top_k, top_p, seed, max_chars, num).checked()
-    return header, settings, form_text(form)
 
 
 def check_abc(abc: str) -> str:
@@ -41,7 +27,9 @@ def header_of(abc: str) -> Header:
     if not field("M") or not field("K"):
         raise FieldError("ABC", "to continue a tune, its header needs an M: (meter) and a K: (key) line")
     unit = field("L") or abcfields.default_unit(abcfields.parse_meter(field("M")))   # ABC's rule without L:
-    return Header.parse(field("M"), unit, field("K"), field("Q"), field("T"), field("X", "1"))
+    kind = tune_type(field("R"))      # an R: abcgen does not know is kept in the text, not read
+    return Header.parse(field("M"), unit, field("K"), field("Q"), field("T"), field("X", "1"),
+                        kind.name if kind else "")
 
 
 def continuation_opening(abc: str) -> str:

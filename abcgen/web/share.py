@@ -13,6 +13,7 @@ import re
 import zlib
 
 from abcgen.errors import FieldError
+from abcgen.request import FIELDS
 
 PREFIX = "tune="
 MAX_LINK = 40_000          # characters of #fragment read
@@ -21,10 +22,8 @@ MAX_HISTORY = 30           # tunes kept
 MAX_HISTORY_CHARS = 100_000  # ABC characters kept in all; the oldest tunes go first
 MAX_TUNE_CHARS = 20_000
 
-# The settings a link carries, with the type each must have.
-SETTINGS = {"type": str, "title": str, "x": int, "meter": str, "unit": str, "key": str, "tempo": str,
-            "opening": str, "form": str, "temperature": float, "top_k": int, "seed": int,
-            "max_chars": int, "num": int, "abc": str}
+# The settings a link carries, with the type each must have: the request's fields and the tune.
+SETTINGS = {**{f.name: f.type for f in FIELDS}, "abc": str}
 
 
 def pack(settings: dict) -> str:
