@@ -36,7 +36,7 @@ def test_share_link_carries_every_request_field_and_the_tune():
     from abcgen.web import share
     assert set(share.SETTINGS) == set(NAMES) | {"abc"}
     values = Request.read({"type": "hornpipe", "key": "A", "seed": 7}).values()
-    assert share.unpack(share.pack(values)) == {k: v for k, v in values.items() if v != ""}
+    assert share.unpack(share.pack(values)) == {k: v for k, v in values.items() if v not in ("", None)}
 
 
 def test_a_type_fills_in_what_is_not_given_and_given_values_win():

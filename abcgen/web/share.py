@@ -56,9 +56,9 @@ def unpack(fragment: str) -> dict:
     out = {}
     for name, kind in SETTINGS.items():
         value = data.get(name)
-        if isinstance(value, bool) or value is None:
+        if value is None or isinstance(value, bool) != (kind is bool):
             continue
-        if kind is str and isinstance(value, str):
+        if kind in (str, bool) and isinstance(value, kind):
             out[name] = value
         elif kind in (int, float) and isinstance(value, (int, float)):
             out[name] = kind(value)
