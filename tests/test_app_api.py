@@ -112,7 +112,7 @@ def test_bad_field_is_an_error_naming_it(client, fields, named):
 
 
 def targets(checkpoint: Path) -> dict[str, Path]:
-    return {"passwd": Path("/etc/passwd"), "app": ROOT / "app.py", "library": ROOT / "abcgen" / "sample.py",
+    return {"passwd": Path("/etc/passwd"), "app": ROOT / "app.py", "library": ROOT / "abcgen" / "sampling" / "sample.py",
             "checkpoint": checkpoint}
 
 
