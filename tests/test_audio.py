@@ -279,6 +279,18 @@ def test_transpose_rewrites_the_tune_in_the_new_key(tmp_path, capsys):
     assert len(before) == len(after) and {b - a for a, b in zip(before, after)} in ({5}, {-7})
 
 
+def test_transpose_goes_the_way_the_instrument_can_play():
+    if not shutil.which("abc2abc"):
+        pytest.skip("abcmidi is not installed: apt-get install abcmidi")
+    low_d = "X:1\nT:Low D\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|d8|]\n"
+    melody = lambda r: [p for _, ch, p in midi_programs_and_notes(r.midi)[1] if ch == 0]  # noqa: E731
+    plain = melody(here(low_d, instrument="fiddle", swing=0))
+    fiddle = here(low_d, instrument="fiddle", swing=0, transpose="A")  # down a fourth: still on the fiddle
+    assert [p + 5 for p in melody(fiddle)] == plain and fiddle.warnings == [] and "\nK:A\n" in fiddle.abc
+    whistle = here(low_d, instrument="tin whistle", swing=0, transpose="A")  # the whistle's A is up a fifth
+    assert [p - 7 - 12 for p in melody(whistle)] == plain and whistle.warnings == []
+
+
 def test_transpose_refuses_another_mode_and_keeps_the_key_when_asked_for_it():
     assert here(REEL, transpose="D").abc == REEL
     with pytest.raises(RenderError, match="Transpose"):

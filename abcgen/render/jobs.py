@@ -69,7 +69,8 @@ def render_here(abc: str, bpm: float | None, wav_path: str | None, play: Playing
         clock = now
 
     play = play or Playing()
-    abc = playing.transposed(abc, play.transpose)
+    player = instrument(play.instrument)
+    abc = _in_key(abc, play.transpose, player)
     handler, quarters = notation.read_tune(abc)
     rolls = ornaments.roll_flags(handler)
     tempo = float(bpm) if bpm else audio.default_bpm(abc)
@@ -86,7 +87,6 @@ def render_here(abc: str, bpm: float | None, wav_path: str | None, play: Playing
     swing = playing.tune_swing(abc, "{}/{}".format(*audio.meter(score)), play)
     events = audio.note_events(score, played, swing, play.loop, play.count_in)
     duration = audio.check_playing_time(audio.audio_length(events), label)
-    player = instrument(play.instrument)
     midi = audio.to_midi(events, played, player)
     step("midi")  # includes building the note events
     sound = audio.write_wav(events, wav_path, player) if wav_path else ""
@@ -94,6 +94,17 @@ def render_here(abc: str, bpm: float | None, wav_path: str | None, play: Playing
     return Rendered(musicxml, pages, _following(timemap, events, play), midi, wav_path, duration, tempo, timings,
                     abc=abc, playing=play, sound=sound,
                     warnings=range_warnings(audio.written_pitches(score), player))
+
+
+def _in_key(abc: str, key: str, player) -> str:
+    """The tune in `key` ("" keeps it), up or down, whichever suits the player's range better."""
+    if not key:
+        return abc
+    shift = playing.key_shift(abc, key)
+    if shift:
+        pitches = [p for p, _ in audio.written_pitches(notation.parse_score(abc))]
+        shift = playing.best_shift(shift, pitches, player.low, player.high)
+    return playing.transposed(abc, shift, key)
 
 
 def _following(timemap: list[dict], events, play: Playing) -> list[dict]:

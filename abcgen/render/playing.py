@@ -158,11 +158,9 @@ def loop_measures(measures, loop: str, endings: set[int]) -> list:
 # --------------------------------------------------------------------------- transposition
 
 
-def transposed(abc: str, key: str) -> str:
-    """The tune rewritten in `key` (its tonic; the mode stays the tune's), the nearer way up or
-    down, by abc2abc. RenderError when that cannot be done."""
-    if not key:
-        return abc
+def key_shift(abc: str, key: str) -> int:
+    """Semitones from the tune's key to `key` (its tonic; the mode stays the tune's), the nearer
+    way (-6 to 5); RenderError when the tune names no key or `key` is of another mode."""
     written = next((value for letter, value in split_tune(abc)[0] if letter == "K"), "")
     m = _KEY.match(written.strip())
     if not m:
@@ -171,8 +169,19 @@ def transposed(abc: str, key: str) -> str:
     if target.group(3) and _mode(target.group(3)) != _mode(m.group(3)):
         raise RenderError(f"Transpose: the tune is in {written.strip()}, so it can go to another key of "
                           f"that mode, not to {key}.")
-    shift = (pitch_class(target.group(1).upper() + target.group(2))
-             - pitch_class(m.group(1).upper() + m.group(2)) + 6) % 12 - 6
+    return (pitch_class(target.group(1).upper() + target.group(2))
+            - pitch_class(m.group(1).upper() + m.group(2)) + 6) % 12 - 6
+
+
+def best_shift(shift: int, pitches: list[int], low: int, high: int) -> int:
+    """`shift` or the same key an octave the other way, whichever leaves fewer of the written
+    `pitches` outside low..high (the nearer on a tie): a whistle player wants A up, not down."""
+    other = shift - 12 if shift > 0 else shift + 12
+    return min((shift, other), key=lambda s: (sum(not low <= p + s <= high for p in pitches), abs(s)))
+
+
+def transposed(abc: str, shift: int, key: str) -> str:
+    """The tune moved `shift` semitones, into `key`, by abc2abc; RenderError when that cannot be done."""
     if shift == 0:
         return abc
     if not shutil.which("abc2abc"):
