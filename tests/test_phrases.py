@@ -85,3 +85,16 @@ def test_dotted_pairs_are_counted_per_bar():
     r = report("A>Bc>d e2f2 | d8 | f<ag>f e4 | d8 |]")
     assert r.dotted_share == 0.5
     assert report(f"{A1} | {A2} |]").dotted_share == 0
+
+
+def test_the_critic_prefers_answered_phrases_and_tonic_landings_to_loops():
+    from abcgen.judge import critic
+    answered = report(f"|: {A1} | {A2} | {A3} | {A4} | {A1} | {A2} | {B3} | d8 :|\n"
+                      f"|: {B1} | {B2} | {B1} | {B3} | {B1} | {B2} | {A3} | d8 :|")
+    rambling = report(f"|: {A1} | {A2} | {A3} | {A4} | {B1} | {B2} | {B3} | e8 :|\n"
+                      f"|: {B3} | {B2} | {A2} | {A1} | {A4} | {A3} | {B1} | e8 :|")
+    looping = report("|" + "|".join(["A2A2d2"] * 16) + "|]", meter="3/4")
+    assert answered.answers and not rambling.answers and looping.loop
+    terms = critic.terms(answered)
+    assert terms["answers"] == 1 and terms["parts_on_tonic"] == 1 and terms["loop"] == 0
+    assert critic.score(answered) > critic.score(rambling) > critic.score(looping)

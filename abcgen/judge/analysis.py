@@ -42,6 +42,7 @@ class MusicalReport:
     last_note: str | None = None           # ABC name of the last note written (lowest of a chord)
     cadence_note: str | None = None        # the note the tune lands on: its last bar's last strong beat
     ends_on_tonic: bool | None = None      # the cadence note is the tonic of K:
+    last_on_tonic: bool | None = None      # the last note written is (what older reports judged)
     bars: int = 0                          # bars as written, an opening pickup not counted
     pickup: bool = False                   # the tune opens with a pickup (bar 0)
     parts: list[Part] = field(default_factory=list)
@@ -178,6 +179,7 @@ def describe(piece: Piece) -> MusicalReport:
     r.cadence_note = landing.names[0]
     if r.tonic:
         r.ends_on_tonic = landing.pitches[0] % 12 == pitch_class(r.tonic)
+        r.last_on_tonic = notes[-1].pitches[0] % 12 == pitch_class(r.tonic)
 
     r.pickup = bars[0].number == 0
     r.bars = sum(1 for b in bars if b.number > 0)
