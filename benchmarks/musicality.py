@@ -28,7 +28,7 @@ import json
 import random
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +41,13 @@ from abcgen.compose import compose
 from abcgen.learn.data import load_corpus
 from abcgen.errors import FieldError
 from abcgen.judge.originality import CACHE_DIR, NEW_BELOW, default_index
-from abcgen.sampling.sample import CODE_CHARS, CODE_LIMIT, Header, Settings, close_at_last_bar, load_sampler
+from abcgen.sampling.sample import (CODE_CHARS, CODE_LIMIT, Header, Settings, close_at_last_bar,
+                                    learned_types, load_sampler)
 from abcgen.judge.phrases import FEW_BARS, LOOP_RUN, LOOP_SHARE
 from abcgen.learn.data import type_line
 from abcgen.learn.vocab import END
 from abcgen.tune_types import TUNE_TYPES
-from benchmarks.type_voice import Recognizer, human_tunes, type_request, typed
+from benchmarks.type_voice import Recognizer, human_tunes, type_request
 
 
 def validation_tunes(num: int, seed: int) -> list[tuple[str, Header, str]]:
@@ -62,7 +63,7 @@ def validation_tunes(num: int, seed: int) -> list[tuple[str, Header, str]]:
             header = Header.parse(fields.get("M"), fields.get("L"), fields.get("K"), fields.get("Q"))
         except FieldError:
             continue
-        out.append((t.abc, typed(header, t.kind), t.code))
+        out.append((t.abc, replace(header, kind=t.kind), t.code))
         if len(out) == num:
             break
     return out
@@ -71,20 +72,16 @@ def validation_tunes(num: int, seed: int) -> list[tuple[str, Header, str]]:
 @dataclass(frozen=True)
 class Request:
     """One tune to write: its header, the form asked of the compose path, the prefix the raw model
-    is given (type line and form code, as in training) and the type it is meant to be ("" none)."""
+    is given (its form code, as in training) and the type it is meant to be ("" none)."""
     header: Header
     form: str = ""
     prefix: str = ""
     kind: str = ""
 
 
-def _type_line(header: Header) -> str:
-    return type_line(getattr(header, "kind", ""))
-
-
 def own_requests(real) -> list[Request]:
     """The held-out tunes' own headers, and their own prefixes for the raw model."""
-    return [Request(h, "", _type_line(h) + code, getattr(h, "kind", "")) for _, h, code in real]
+    return [Request(h, "", code, h.kind) for _, h, code in real]
 
 
 def preset_requests(real) -> list[Request]:
@@ -94,7 +91,7 @@ def preset_requests(real) -> list[Request]:
     for i, (_, h, _) in enumerate(real):
         name = names[i % len(names)]
         header, form = type_request(name, h.key)
-        out.append(Request(header, form, _type_line(header) + formtools.parse_form(form).code, name))
+        out.append(Request(header, form, formtools.parse_form(form).code, name))
     return out
 
 
@@ -102,20 +99,21 @@ def preset_requests(real) -> list[Request]:
 def raw_samples(path, requests: list[Request], seed: int, max_chars: int = 1200,
                 temperature: float = 1.0) -> list[tuple[str, bool]]:
     """(tune, ended by the model) per request from the full-precision model with no masks
-    on the music. Each row is given its prefix (type line and form code, as training put them
-    before the tune), then the model finishes the form code in code characters only, as the app's
+    on the music. Each row is given its prefix (the type line where the checkpoint learned the type,
+    as the sampler gives it, and the form code, as training put them before the tune), then the model finishes the form code in code characters only, as the app's
     sampler lets it, the header is put in when it starts one (X), and the body runs to the
     end-of-tune symbol or the length cap. All rows start from the end-of-tune symbol in one batch."""
     from abcgen.learn import checkpoint
-    model, vocab, _ = checkpoint.load(path)
+    model, vocab, payload = checkpoint.load(path)
+    types = learned_types(payload, vocab)
     n = len(requests)
     gen = torch.Generator().manual_seed(seed)
     code_only = torch.full((len(vocab),), float("-inf"))
     code_only[[vocab.index[c] for c in CODE_CHARS | {"X"} if c in vocab.index]] = 0.0
     logits, state = model(torch.full((n, 1), vocab.end_id, dtype=torch.long))
     rows = [{"code": "", "forced": list(prefix), "body": "", "in_body": False, "done": False, "ended": False}
-            for prefix in (q.prefix for q in requests)]
-    for _ in range(max_chars + max(len(q.prefix) for q in requests) + CODE_LIMIT + 60):
+            for prefix in (type_line(q.kind if q.kind in types else "") + q.prefix for q in requests)]
+    for _ in range(max_chars + max(len(q.prefix) for q in requests) + CODE_LIMIT + 70):
         scores = logits[:, -1].float() / temperature
         scores = scores + torch.stack([torch.zeros(len(vocab)) if row["in_body"] else code_only for row in rows])
         picks = torch.multinomial(torch.softmax(scores, -1), 1, generator=gen).squeeze(1).tolist()

@@ -7,7 +7,7 @@ the note-length histogram, intervals, range, recurring bars. It is trained on th
 training tunes whose R: names a type with at least `MIN_TUNES` of them, and tested on the corpus's
 validation split (held out by tune: a stable hash of the tune). Generated tunes, `--per-type` of
 each type through the compose path with the type's meter, unit, tempo and form from
-`abcgen.tune_types` (and the type itself, where the sampler takes one), are recognized by the same
+`abcgen.tune_types` and the type itself (`--type`), are recognized by the same
 recognizer; the bar is each type within 15 points of the held-out human accuracy.
 
 Voice figures per type, human (all labelled tunes) and generated: the share of bars with a dotted
@@ -20,7 +20,6 @@ hornpipe: the two must differ.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 from collections import Counter
@@ -41,18 +40,11 @@ METERS = ("2/4", "3/4", "4/4", "6/8", "9/8", "12/8")
 KEYS = ("D", "G", "A", "Ador", "Edor", "Dmix", "Emin", "Bmin")
 
 
-def typed(header: Header, kind: str) -> Header:
-    """The header with its tune type, where the sampler's Header carries one (`kind`)."""
-    if kind and "kind" in {f.name for f in dataclasses.fields(Header)}:
-        return dataclasses.replace(header, kind=kind)
-    return header
-
-
 def type_request(name: str, key: str) -> tuple[Header, str]:
     """Header and form for a tune of type `name` in `key`: the table's meter, unit, tempo and
-    form, and the type itself where the sampler takes it."""
+    form, and the type itself (which reaches the model where its training tunes named it)."""
     t = TUNE_TYPES[name]
-    return typed(Header.parse(t.meter, t.unit, key, t.tempo), name), t.form
+    return Header.parse(t.meter, t.unit, key, t.tempo, kind=name), t.form
 
 
 def meter_of(abc: str) -> str:
