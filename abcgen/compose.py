@@ -17,8 +17,9 @@ from abcgen.abc import check as abctools
 from abcgen.abc import header as abcfields
 from abcgen.judge import analysis, critic
 from abcgen.abc import form as formtools
+from abcgen.abc.layout import layout
 from abcgen.sampling.sample import (MAX_CANDIDATES, Candidate, Finished, Header, Progress, Sampler, Settings,
-                           candidate_settings)
+                                    candidate_settings, check_opening)
 
 MAX_RETRIES = 3
 SPARE = 3          # extra candidates sampled in the first batch when resampling is on
@@ -60,10 +61,18 @@ class Composed:
     tunes: list[Tune]
 
 
-def check(candidate: Candidate, requested_form: str = "") -> Tune:
-    """Repair and validate one sampled candidate; where abc2midi is installed, its errors count too,
-    so a tune called valid also plays in standard ABC tools."""
+def tune_text(candidate: Candidate, keep: int = 0) -> tuple[str, list[str]]:
+    """A candidate's text as it is handed out: repaired where that changes no music, and laid out
+    as tune books are (four bars a line; the first `keep` characters of the body, the opening,
+    as written); and the repairs made."""
     fixed, changes = abctools.repair(candidate.abc)
+    return layout(fixed, keep), changes
+
+
+def check(candidate: Candidate, requested_form: str = "", keep: int = 0) -> Tune:
+    """Repair, lay out and validate one sampled candidate (`tune_text`); where abc2midi is
+    installed, its errors count too, so a tune called valid also plays in standard ABC tools."""
+    fixed, changes = tune_text(candidate, keep)
     _, body = abcfields.split_tune(fixed)
     report = abctools.validate(fixed)
     report.problems += abc2midi_problems(fixed)
@@ -111,20 +120,22 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     wanted = settings.num
     first = replace(settings, num=min(MAX_CANDIDATES, wanted + spare)) if retries else settings
     requested = formtools.parse_form(form).code
+    keep = len(check_opening(opening, sampler.vocab))    # the opening, as the body starts with it
     tunes: list[Tune] = []
     checked: dict[str, Tune] = {}     # body -> its check, so no candidate is checked twice
 
     def accept(c: Candidate) -> bool:
         """Valid, not looping, landing on the tonic, and (where no form was asked for) long enough
         to be a whole tune: stopping at the first valid tune must not favour the shortest."""
-        t = checked[c.body] = check(c, requested)
+        t = checked[c.body] = check(c, requested, keep)
         return (t.valid and not t.loop and (bool(requested) or t.report.bars_checked >= MIN_BARS)
                 and bool(t.music.ends_on_tonic))
 
     for event in sampler.stream(header, opening, form, first, accept=accept if retries else None,
                                 enough=wanted if retries else 0, deadline=deadline):
         if isinstance(event, Finished):
-            tunes = sorted((checked.get(c.body) or check(c, requested) for c in event.candidates), key=rank_key)
+            tunes = sorted((checked.get(c.body) or check(c, requested, keep) for c in event.candidates),
+                           key=rank_key)
         else:
             yield Progress(event.bodies[:wanted])
     for attempt in range(1, retries + 1):
@@ -133,7 +144,7 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
             break
         again = sampler.sample(header, opening, form, replace(candidate_settings(settings, attempt), num=len(bad)),
                                deadline=deadline)
-        tunes = sorted(tunes + [check(c, requested) for c in again], key=rank_key)
+        tunes = sorted(tunes + [check(c, requested, keep) for c in again], key=rank_key)
     best = tunes[:wanted]
     for t in best:      # the full report, originality included, only for the tunes handed back
         t.music = analysis.analyse(t.abc)

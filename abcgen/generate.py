@@ -3,6 +3,8 @@
     python -m abcgen.generate --meter 6/8 --key Dmix --unit 1/8 --tempo 1/4=120 --title "My Jig" \\
         --opening "|: A2d fed" --temperature 1.0 --seed 3 --num 4 [--form AABB] [--json] [--out DIR]
     python -m abcgen.generate --type hornpipe --key A       (meter, unit, tempo and form from the type)
+    python -m abcgen.generate --keep-bars 4 --opening "$(cat tune.abc)"   (keep bars 1-4, write the rest)
+    python -m abcgen.generate --keep-bars A --opening "$(cat tune.abc)"   (keep the A part, a new B part)
 
 Prints the tunes as an ABC tune book, or with --json one JSON array of objects with `abc`, `valid`,
 `report`, `requested_form`, `achieved_form` and `music` (the musical report of `abcgen.judge.analysis`).

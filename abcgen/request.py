@@ -12,6 +12,7 @@ from typing import Mapping
 
 from abcgen.abc import form as formtools
 from abcgen.errors import FieldError
+from abcgen.keep import kept_request
 from abcgen.render.playing import Playing
 from abcgen.sampling.sample import MAX_OPENING, Header, Settings, type_name
 from abcgen.tune_types import TUNE_TYPES
@@ -41,6 +42,8 @@ FIELDS = (
     Field("form", "", 'form as musicians name it (AABB, AABBCC, AB, "AABB 16" for 16-bar parts) or an '
                       'IrishMAN control code ("S:2 B:9 E:5 B:9"); empty lets the model choose'),
     Field("opening", "", "the first notes, in ABC, kept verbatim"),
+    Field("keep_bars", "", 'with a whole tune as the opening: keep its first N bars ("4") or its first '
+                           'part ("A") byte for byte and write the rest again, in the tune\'s form'),
     Field("temperature", 1.0, "0 is greedy; 1 is the model's own taste"),
     Field("top_k", 0, "sample from the k likeliest characters (0: all)"),
     Field("top_p", 1.0, "nucleus sampling threshold (1: off)"),
@@ -85,17 +88,21 @@ class Request:
         settings = Settings(v["temperature"], v["top_k"], v["top_p"], v["seed"], v["max_chars"],
                             v["num"]).checked()
         opening = "" if v["opening"] is None else str(v["opening"])
+        form = v["form"]
+        if str(v["keep_bars"]).strip():
+            header, opening, kept_form = kept_request(opening, v["keep_bars"], header, values.get("form") or "")
+            form = values.get("form") or kept_form
         if len(opening) > MAX_OPENING:
             raise FieldError("opening", f"is {len(opening)} characters long; the limit is {MAX_OPENING}")
         playing = Playing(v["instrument"], v["swing"], v["transpose"], v["loop"], v["speed"],
                           v["count_in"]).checked()
-        return cls(header, form_text(v["form"]), opening, settings, playing)
+        return cls(header, form_text(form), opening, settings, playing)
 
     def values(self) -> dict:
         """The request as named values again (what a share link or a history entry keeps)."""
         h, s = self.header, self.settings
         return {"type": h.kind, "x": h.x, "title": h.title, "meter": h.meter, "unit": h.unit,
-                "key": h.key, "tempo": h.tempo or "", "form": self.form, "opening": self.opening,
+                "key": h.key, "tempo": h.tempo or "", "form": self.form, "opening": self.opening, "keep_bars": "",
                 "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "seed": s.seed,
                 "max_chars": s.max_chars, "num": s.num, **vars(self.playing)}
 

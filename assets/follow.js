@@ -2,7 +2,9 @@
 //
 // The notation panel holds the SVG pages and, in a data attribute, the note timemap
 // (milliseconds -> note ids switched on and off). This script follows the clock of the
-// audio player next to it and puts the class "playing" on the notes that sound.
+// audio player next to it and puts the class "playing" on the notes that sound, and keeps the
+// sounding note in view: when it leaves the window (the next line of a long tune, a phone's small
+// screen), the page scrolls it back to the middle.
 (() => {
   const SHEET = "#notation .sheet";
   const PLAYER = "#audio audio";
@@ -53,6 +55,16 @@
     lit = [];
   }
 
+  // The note in view, vertically in the window and sideways in the sheet's box.
+  function follow(el) {
+    const r = el.getBoundingClientRect();
+    const box = el.closest("#notation").getBoundingClientRect();
+    const high = window.innerHeight || document.documentElement.clientHeight;
+    if (r.top < 0 || r.bottom > high || r.left < box.left || r.right > box.right) {
+      el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
+    }
+  }
+
   function show(audio) {
     const sheet = document.querySelector(SHEET);
     if (!sheet) return clear();
@@ -66,6 +78,7 @@
         lit.push(el);
       }
     }
+    if (lit.length && !audio.paused) follow(lit[0]);
   }
 
   // Smooth following while playing; `timeupdate` alone fires only a few times a second.

@@ -295,5 +295,5 @@ def test_the_tempo_of_a_tune_without_l_is_that_of_its_default_unit():
 
 
 def test_continue_keeps_the_default_unit_of_a_tune_without_l():
-    from abcgen.web.inputs import header_of
-    assert header_of("X:1\nM:2/4\nK:D\nABcd|\n").unit == "1/16"
+    from abcgen.keep import tune_header
+    assert tune_header("X:1\nM:2/4\nK:D\nABcd|\n").unit == "1/16"

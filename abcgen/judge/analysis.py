@@ -87,8 +87,9 @@ class MusicalReport:
         if self.notes:
             out.append(self._phrase_line())
         if self.lowest is not None:
-            out.append(f"Range: {self.lowest} ({self.lowest_midi}) to {self.highest} "
-                       f"({self.highest_midi}), {self.highest_midi - self.lowest_midi} semitones.")
+            out.append(f"Range: {pitch_name(self.lowest, self.lowest_midi)} to "
+                       f"{pitch_name(self.highest, self.highest_midi)} (ABC {self.lowest} to {self.highest}), "
+                       f"{self.highest_midi - self.lowest_midi} semitones.")
         if self.max_chord_notes:
             rep = f"; repeated notes in {', '.join(self.repeated_note_chords)}" \
                 if self.repeated_note_chords else ""
@@ -122,6 +123,19 @@ class MusicalReport:
             line += (f"; the B part sits {abs(b):.1f} semitones {'above' if b > 0 else 'below'} the A part"
                      if abs(b) >= 0.05 else "; the B part sits where the A part does")
         return line + "."
+
+
+def pitch_name(abc_name: str | None, midi: int | None) -> str:
+    """A note as musicians name it, letter, sharp or flat and octave (middle C is C4): ABC's
+    "^F" sounding at MIDI 66 is "F#4", "a" is "A5"."""
+    if not abc_name or midi is None:
+        return "?"
+    letter = next((c for c in abc_name if c.isalpha()), "?").upper()
+    sign = abc_name.count("^") * "#" + abc_name.count("_") * "b"
+    # the octave of the written letter: B#3 sounds as C4 and Cb4 as B3 (MIDI 60)
+    pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}.get(letter, 0)
+    shift = abc_name.count("^") - abc_name.count("_")
+    return f"{letter}{sign}{(midi - shift - pc) // 12 - 1}"
 
 
 def _ranges(numbers: list[int]) -> str:

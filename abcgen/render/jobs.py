@@ -57,8 +57,10 @@ def prepare() -> None:
     audio.sound_name()
 
 
-def render_here(abc: str, bpm: float | None, wav_path: str | None, play: Playing | None = None) -> Rendered:
-    """The whole conversion, in the current process; the WAV goes to `wav_path`."""
+def render_here(abc: str, bpm: float | None, wav_path: str | None, play: Playing | None = None,
+                width: int | None = None) -> Rendered:
+    """The whole conversion, in the current process; the WAV goes to `wav_path`, the sheet fitted to a
+    box `width` px wide (notation.to_svg)."""
     timings = {}
     clock = time.perf_counter()
 
@@ -82,7 +84,7 @@ def render_here(abc: str, bpm: float | None, wav_path: str | None, play: Playing
     step("parse")
     musicxml = notation.to_musicxml(score)  # before note_events: see its docstring
     step("musicxml")
-    pages, timemap = notation.to_svg(musicxml, played)
+    pages, timemap = notation.to_svg(musicxml, played, width)
     step("svg")
     swing = playing.tune_swing(abc, "{}/{}".format(*audio.meter(score)), play)
     events = audio.note_events(score, played, swing, play.loop, play.count_in)

@@ -34,7 +34,11 @@ SVG_OPTIONS = {
     "footer": "none",
     "svgViewBox": True,  # scales to its container on a web page
     "xmlIdSeed": 1,  # same tune, same ids
+    "svgAdditionalAttribute": ["measure@n"],  # data-n: the bar's number, for choosing a bar on the page
 }
+SCALE = 40           # verovio's zoom: page width in px = pageWidth * SCALE / 100
+NARROW_SCALE = 46    # a phone's box: a little larger, so a staff stays over 30 px tall
+WIDTHS = (240, 1600)  # box widths (CSS px) engraved for; others are brought into this range
 
 
 def plain_error(exc: BaseException) -> str:
@@ -372,8 +376,22 @@ def _verovio():
     return _toolkit
 
 
-def to_svg(musicxml: str, bpm: float | None = None) -> tuple[list[str], list[dict]]:
-    """Engrave MusicXML with verovio: one SVG per page and the note timemap.
+def svg_options(width: int | None = None) -> dict:
+    """Verovio's options for a sheet shown in a box `width` CSS pixels wide (None: 800 px): lines
+    are broken to fit the box, so no line needs scrolling sideways."""
+    try:
+        width = min(max(int(width), WIDTHS[0]), WIDTHS[1]) if width else None
+    except (TypeError, ValueError, OverflowError):
+        width = None
+    if width is None:
+        return dict(SVG_OPTIONS)
+    scale = NARROW_SCALE if width < 600 else SCALE
+    return {**SVG_OPTIONS, "scale": scale, "pageWidth": round(width * 100 / scale)}
+
+
+def to_svg(musicxml: str, bpm: float | None = None, width: int | None = None) -> tuple[list[str], list[dict]]:
+    """Engrave MusicXML with verovio, fitted to a box `width` px wide (svg_options): one SVG per page
+    and the note timemap.
 
     The timemap lists {"tstamp" (ms), "qstamp" (quarter notes), "on", "off"} with
     repeats played out; ids of repeated notes are reduced to the engraved note's id,
@@ -381,7 +399,7 @@ def to_svg(musicxml: str, bpm: float | None = None) -> tuple[list[str], list[dic
     instead of the one written in the score.
     """
     tk = _verovio()
-    tk.setOptions(SVG_OPTIONS)
+    tk.setOptions(svg_options(width))
     if not tk.loadData(musicxml):
         raise RenderError("Could not engrave the tune: the sheet music renderer rejected the MusicXML.")
     pages = [tk.renderToSVG(page) for page in range(1, tk.getPageCount() + 1)]

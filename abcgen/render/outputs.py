@@ -62,20 +62,22 @@ def _new_wav_path() -> Path:
 
 
 def render(abc: str, bpm: float | None = None, timeout: float = 20.0, wav: bool = True,
-           client: str | None = None, play: Playing | None = None) -> Rendered:
+           client: str | None = None, play: Playing | None = None, width: int | None = None) -> Rendered:
     """Convert one tune in a worker process within `timeout` seconds in all (at most 600).
 
     The bound covers waiting for a free worker, checking the tune and converting
     it; see abcgen.render.worker for the messages, the fair turns and `client` (a caller's
     key: at most one worker per client at a time). `bpm` is quarter notes per
     minute; None takes the tune's Q: field or a default for its rhythm or meter.
-    `wav=False` skips the audio. Every failure is a RenderError with a plain message.
+    `wav=False` skips the audio; `width` is the sheet's box on the page, in CSS pixels
+    (notation.to_svg). Every failure is a RenderError with a plain message.
     """
     tempo = _checked(abc, bpm)
     play = (play or Playing()).checked()
     path = _new_wav_path() if wav else None
     try:
-        rendered = worker.call("render", (abc, tempo, str(path) if path else None, play), timeout, client)
+        rendered = worker.call("render", (abc, tempo, str(path) if path else None, play, width), timeout,
+                               client)
     except BaseException:
         if path:
             path.unlink(missing_ok=True)  # a worker stopped half way leaves half a file

@@ -5,9 +5,12 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 
 from abcgen.abc import check as abctools
 from abcgen.abc.header import header_field
+from abcgen.abc.layout import bar_count
+from abcgen.judge.analysis import pitch_name
 from abcgen.render import files
 from abcgen.web import limits
 from abcgen.errors import CheckpointError, FieldError, RenderError
@@ -21,21 +24,30 @@ FIELD_LABELS = {"meter": "M: meter", "key": "K: key", "unit": "L: unit", "tempo"
                 "temperature": "Temperature", "top_k": "Top-k", "top_p": "Top-p", "seed": "Seed",
                 "max_chars": "Maximum length", "num": "Candidates", "ABC": "ABC", "link": "Link",
                 "history": "History", "server": "Server", "model": "Model", "instrument": "Instrument",
-                "swing": "Swing", "transpose": "Transpose to", "loop": "Loop", "speed": "Speed"}
+                "swing": "Swing", "transpose": "Transpose to", "loop": "Loop", "speed": "Speed",
+                "keep": "Keep bars", "keep_bars": "Keep bars"}
+# The page's element for each field, so that the page can bring the field to fix into view.
+FIELD_IDS = {"meter": "meter", "key": "key", "unit": "unit", "tempo": "tempo", "title": "title", "x": "x",
+             "opening": "opening", "form": "form", "temperature": "temperature", "top_k": "top-k",
+             "seed": "seed", "max_chars": "max-chars", "num": "num", "ABC": "abc", "keep": "keep-bars",
+             "keep_bars": "keep-bars", "type": "tune-type"}
 
 
 # --------------------------------------------------------------------------- the message line
 
-def message(kind: str, *paragraphs: str) -> str:
-    """The message line: kind is "error" (nothing was done), "warn" (done, but look) or "ok"."""
+def message(kind: str, *paragraphs: str, field: str = "") -> str:
+    """The message line: kind is "error" (nothing was done), "warn" (done, but look) or "ok";
+    `field` names the page element to fix (assets/page.js brings it into view)."""
     body = "".join(f"<p>{p}</p>" for p in paragraphs if p)
-    return f'<div class="status {kind}" role="status">{body}</div>'
+    target = f' data-field="{html.escape(field)}"' if field else ""
+    return f'<div class="status {kind}" role="status"{target}>{body}</div>'
 
 
 def field_message(field: str, text: str) -> str:
     """A refused field: which one, what is wrong and how to fix it."""
     label = FIELD_LABELS.get(field, field)
-    return message("error", f"<b>{html.escape(label)}</b>: {html.escape(plain(text))}")
+    return message("error", f"<b>{html.escape(label)}</b>: {html.escape(plain(text))}",
+                   field=FIELD_IDS.get(field, ""))
 
 
 def failure(exc: BaseException) -> tuple[str, str]:
@@ -84,12 +96,30 @@ def tune_message(report: abctools.Report, *notes: str, loop: str = "") -> str:
 
 # --------------------------------------------------------------------------- notation and report
 
-def sheet_html(svg_pages: list[str], timemap: list, abc: str) -> str:
-    """The title and SVG pages, with the timemap that assets/follow.js uses to light up notes."""
+def score_name(abc: str) -> str:
+    """What a screen reader says for the score: title, key, meter and bars."""
+    title = header_field(abc, "T", "Untitled tune")
+    bars = bar_count(abc)
+    return (f"Sheet music: {title}, in {header_field(abc, 'K', '?')}, {header_field(abc, 'M', '?')}"
+            + (f", {bars} bars" if bars else ""))
+
+
+def first_bad_bar(report) -> int | None:
+    """The bar the message line names first, which the score marks."""
+    return next((p.bar for p in report.errors if p.bar is not None), None) if report and not report.valid else None
+
+
+def sheet_html(svg_pages: list[str], timemap: list, abc: str, bad_bar: int | None = None) -> str:
+    """The title and SVG pages, with the timemap that assets/follow.js uses to light up notes; the bar
+    `bad_bar` (the one the message line names) marked, each bar numbered (data-n) for choosing it."""
     title = header_field(abc, "T")
-    heading = f'<h2 class="tune-title">{html.escape(title)}</h2>' if title else ""
+    heading = f'<h2 class="tune-title" aria-hidden="true">{html.escape(title)}</h2>' if title else ""
     data = html.escape(json.dumps(timemap, separators=(",", ":")))
-    return f'<div class="sheet" data-timemap="{data}">{heading}{"".join(svg_pages)}</div>'
+    pages = "".join(svg_pages)
+    if bad_bar is not None:
+        pages = re.sub(rf'class="measure"( data-n="{int(bad_bar)}")', r'class="measure bad"\1', pages)
+    return (f'<div class="sheet" role="img" aria-label="{html.escape(score_name(abc))}" '
+            f'data-timemap="{data}">{heading}{pages}</div>')
 
 
 def empty_sheet(text: str = "Your tune will appear here.") -> str:
@@ -134,7 +164,7 @@ def candidate_labels(tunes, analyses, pieces) -> list[str]:
         if a.notes:
             parts.append(f"{a.recurring_share:.0%} of bars recur")
         if a.lowest:
-            parts.append(f"range {a.lowest}–{a.highest}")
+            parts.append(f"range {pitch_name(a.lowest, a.lowest_midi)}–{pitch_name(a.highest, a.highest_midi)}")
         if differ is not None and differ < len(b):
             parts.append(f"bar {pieces[number - 1].bars[differ].number}: {b[differ][:24]}")
         labels.append(" · ".join(parts))
