@@ -24,13 +24,9 @@ LETTERS = "ABCDEFGH"
 _ENDS = ("|]", ":|", "||", "::")
 
 
-def _field(abc: str, letter: str, default: str = "") -> str:
-    return next((value for name, value in abcfields.split_tune(abc)[0] if name == letter), default)
-
-
 def tune_header(abc: str) -> Header:
     """The header fields of a tune as written, so what is written on keeps its M, L, K, Q, T and X."""
-    field = functools.partial(_field, abc)
+    field = functools.partial(abcfields.header_field, abc)
     if not field("M") or not field("K"):
         raise FieldError("ABC", "to write on from a tune, its header needs an M: (meter) and a K: (key) line")
     unit = field("L") or abcfields.default_unit(abcfields.parse_meter(field("M")))   # ABC's rule without L:
