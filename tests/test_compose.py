@@ -110,4 +110,6 @@ def test_a_tune_looping_one_bar_ranks_last_and_is_not_called_valid():
     said = present.tune_message(looping.report, loop=looping.loop)
     assert "Valid" not in said and "bar 1 is played 16 times running" in said
     assert "Valid tune" in present.tune_message(answering.report, loop=answering.loop)
+    reported = present.report_text(looping.report, musical=looping.music)
+    assert not reported.startswith("Valid") and "goes round in circles: bar 1 is played" in reported
     assert looping.to_dict()["loop"] == looping.loop

@@ -128,7 +128,10 @@ def empty_sheet(text: str = "Your tune will appear here.") -> str:
 
 def report_text(report, repairs=(), requested_form="", achieved_form="", musical=None) -> str:
     """The validation report, then the musical one, what was repaired and the form asked for."""
-    lines = [("Valid. " if report.valid else "Not valid. ") + plain_lines(report.text())]
+    verdict = "Valid. " if report.valid else "Not valid. "
+    if report.valid and musical is not None and musical.loop:
+        verdict = f"Every bar is the right length, but the tune goes round in circles: {musical.loop}. "
+    lines = [verdict + plain_lines(report.text())]
     if musical is not None:
         lines.append(musical.text())
     if repairs:
