@@ -18,6 +18,8 @@ from abcgen.abc import header as abcfields
 from abcgen.judge import analysis, critic
 from abcgen.abc import form as formtools
 from abcgen.abc.layout import layout
+from abcgen.errors import FieldError, RenderError
+from abcgen.render import audio, notation
 from abcgen.sampling.sample import (MAX_CANDIDATES, Candidate, Finished, Header, Progress, Sampler, Settings,
                                     candidate_settings, check_opening)
 
@@ -105,6 +107,25 @@ def rank_key(t: Tune):
     return (not r.valid, bool(t.loop), not tonic, -share, -sounds, not t.candidate.ended, len(r.warnings))
 
 
+def check_opening_time(header: Header, opening: str) -> None:
+    """Refuse, before any sampling, an opening whose notes alone play past the playing-time limit
+    (the tune can only be longer): FieldError naming the opening. An opening music21 cannot read as
+    it stands (a repeat left open, say) is left to the model, which writes on from it."""
+    if not opening.strip():
+        return
+    abc = header.full() + opening + "\n"
+    try:
+        _, quarters = notation.read_tune(abc)
+        tempo = audio.default_bpm(abc)
+        audio.check_playing_time(float(max(quarters, default=0)) * 60 / tempo,
+                                 audio.tempo_label(abc, tempo, asked=False))
+    except RenderError as exc:
+        text = str(exc)
+        if "plays for" in text or "add up to" in text:
+            raise FieldError("opening", text.replace("The tune plays", "its notes alone play")
+                                            .replace("The tune's notes", "its notes")) from None
+
+
 def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: str = "",
                    settings: Settings = Settings(), retries: int = 2,
                    spare: int = SPARE, deadline: float | None = None) -> Iterator[Progress | Composed]:
@@ -116,6 +137,7 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     the batch stops as soon as `settings.num` of its tunes are finished and valid. `deadline` (a
     `time.monotonic()` value) bounds the whole call: sampling stops there and no retry starts."""
     settings = settings.checked()
+    check_opening_time(header, opening)
     retries = max(0, min(int(retries), MAX_RETRIES))
     wanted = settings.num
     first = replace(settings, num=min(MAX_CANDIDATES, wanted + spare)) if retries else settings

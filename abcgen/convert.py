@@ -1,6 +1,7 @@
 """Convert ABC files to MIDI, SVG, WAV and MusicXML from the command line.
 
-    python -m abcgen.convert TUNE.abc [TUNE2.abc ...] --out DIR [--tempo BPM] [--json]
+    python -m abcgen.convert TUNE.abc [TUNE2.abc | FOLDER ...] --out DIR [--tempo BPM] [--json]
+        [--max-tunes N] [--max-mb MB] [--max-minutes M]
         [--instrument NAME] [--swing 0..1] [--transpose KEY] [--loop A | --bars N-M]
         [--speed 0.5..1] [--count-in]
 
@@ -9,8 +10,11 @@ file's stem; in a tune book every tune is converted, as STEM-X-TITLE. Files for 
 tune appear only once all of them are written. The sound options are those of
 abcgen.render.playing: with --transpose the files (the .abc too) are in the new key. A file over 10 MB, or anything but
 a regular file (a pipe, a device), is refused unread. Each tune is checked and
-converted in a worker process, both within --timeout seconds. The exit status is
-0 when every tune converted, 1 otherwise.
+converted in a worker process, both within --timeout seconds. A folder stands for the
+.abc files in it. One run converts at most --max-tunes tunes, writes at most --max-mb
+megabytes and starts no tune after --max-minutes; it says what it skipped. Its temporary
+files are removed however it ends (SIGTERM included). The exit status is 0 when every
+tune converted, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from abcgen.render import outputs as render
+from abcgen.render import worker
+from abcgen.render.files import slug
 from abcgen.errors import FieldError, RenderError
 from abcgen.render.instruments import INSTRUMENTS
 from abcgen.render.playing import Playing
@@ -36,6 +44,11 @@ from abcgen.render.playing import Playing
 # times that is almost surely not a tune book, and converting it would take hours.
 MAX_FILE_BYTES = 10_000_000
 SWING_ON = 0.6  # what --swing without a value means: a hornpipe's swing
+# One run's total, unless raised: a 10 MB book could otherwise write about 120 GB.
+MAX_TUNES = 500
+MAX_MB = 2000.0
+MAX_MINUTES = 120.0
+MB = 1024 * 1024
 
 
 def split_book(text: str) -> list[str]:
@@ -50,12 +63,6 @@ def split_book(text: str) -> list[str]:
 def _field(tune: str, letter: str) -> str:
     match = re.search(rf"^{letter}:[ \t]*(.*)$", tune, flags=re.MULTILINE)
     return match.group(1).strip() if match else ""
-
-
-def slug(text: str, limit: int = 40) -> str:
-    """A file-name-safe lower-case version of a title."""
-    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return words[:limit].rstrip("-")
 
 
 def tune_stems(path: Path, tunes: list[str]) -> list[str]:
@@ -87,12 +94,14 @@ def read_tunes(path: Path) -> list[str]:
         raise RenderError(f"{path}: no such file") from None
     except OSError as exc:
         raise RenderError(f"{path}: cannot read it ({exc.strerror})") from None
-    with open(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         if stat.S_ISDIR(mode):
-            raise RenderError(f"{path}: is a folder, not an ABC file")
-        if not stat.S_ISREG(mode):
-            raise RenderError(f"{path}: is not a regular file (a pipe, socket or device); save the tunes to a file")
+            raise RenderError(f"{path}: is a folder with no .abc file in it; name the tune files, or a folder "
+                              "of them")
+        raise RenderError(f"{path}: is not a regular file (a pipe, socket or device); save the tunes to a file")
+    with open(fd, "rb") as f:
         try:
             raw = f.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
@@ -113,20 +122,9 @@ def read_tunes(path: Path) -> list[str]:
 
 def convert_tune(abc: str, out_dir: Path, stem: str, bpm: float | None, timeout: float,
                  play: Playing | None = None):
-    """Render one tune and move its files into out_dir together; returns (Rendered, paths)."""
+    """Render one tune and write its files into out_dir, all or none; returns (Rendered, paths)."""
     rendered = render.render(abc, bpm=bpm, timeout=timeout, play=play)
-    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=out_dir))
-    try:
-        staged = render.write_files(rendered, rendered.abc or abc, staging, stem)
-        extra = sorted(staging.glob(f"{stem}-*.svg"))  # further SVG pages, if any
-        paths = {}
-        for kind, src in list(staged.items()) + [(f"svg{i}", p) for i, p in enumerate(extra, start=2)]:
-            dest = out_dir / src.name
-            os.replace(src, dest)
-            paths[kind] = dest
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return rendered, paths
+    return rendered, render.write_files(rendered, rendered.abc or abc, out_dir, stem)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,13 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m abcgen.convert",
         description="Convert ABC tunes to MIDI, SVG, WAV and MusicXML.",
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="TUNE.abc", help="ABC files; tune books allowed")
+    parser.add_argument("files", nargs="+", type=Path, metavar="TUNE.abc",
+                        help="ABC files (tune books allowed), or folders of them")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the output files")
     parser.add_argument("--tempo", type=float, metavar="BPM",
                         help="quarter notes per minute (default: the tune's Q:, else one for its rhythm)")
     parser.add_argument("--timeout", type=float, default=20.0, metavar="S",
                         help="give up on a tune after this many seconds (default 20)")
     parser.add_argument("--json", action="store_true", help="print one JSON report on stdout instead of text")
+    parser.add_argument("--max-tunes", type=int, default=MAX_TUNES, metavar="N",
+                        help=f"convert at most this many tunes in all (default {MAX_TUNES})")
+    parser.add_argument("--max-mb", type=float, default=MAX_MB, metavar="MB",
+                        help=f"stop once this many megabytes are written (default {MAX_MB:g})")
+    parser.add_argument("--max-minutes", type=float, default=MAX_MINUTES, metavar="M",
+                        help=f"start no tune after this many minutes (default {MAX_MINUTES:g})")
     sound = parser.add_argument_group("sound and practice")
     sound.add_argument("--instrument", default="fiddle", metavar="NAME",
                        help=f"play the tune on: {', '.join(INSTRUMENTS)} (default fiddle)")
@@ -169,7 +174,108 @@ def read_args(argv: list[str] | None) -> tuple[argparse.Namespace, Playing]:
         parser.error("--tempo must be between 20 and 400 quarter notes per minute")
     if not 0 < args.timeout <= 600:
         parser.error("--timeout must be more than 0 and at most 600 seconds")
+    if args.max_tunes < 1 or not 0 < args.max_mb <= 10**6 or not 0 < args.max_minutes <= 10**4:
+        parser.error("--max-tunes, --max-mb and --max-minutes must be above 0 (--max-mb at most 1000000, "
+                     "--max-minutes at most 10000)")
     return args, play
+
+
+@dataclass
+class Budget:
+    """What one run may do in all: tunes converted, bytes written, seconds spent."""
+    tunes: int
+    bytes: int
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+    converted: int = 0
+    written: int = 0
+
+    def spent(self) -> str:
+        """Why no further tune may start ("" while the budget lasts)."""
+        if self.converted >= self.tunes:
+            return f"--max-tunes {self.tunes} reached"
+        if self.written >= self.bytes:
+            return f"--max-mb {self.bytes / MB:g} reached"
+        if self.seconds_left() <= 0:
+            return f"--max-minutes {self.seconds / 60:g} reached"
+        return ""
+
+    def seconds_left(self) -> float:
+        return self.seconds - (time.monotonic() - self.started)
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """The files to read: a folder stands for the .abc files in it (not in its subfolders)."""
+    found = []
+    for path in paths:
+        found += sorted(p for p in path.glob("*.abc") if p.is_file()) or [path] if path.is_dir() else [path]
+    return found
+
+
+def convert_one(tune: str, path: Path, stem: str, args, play, budget: Budget, log) -> dict:
+    """Check and convert one tune within --timeout and what is left of the run's time; its entry."""
+    entry = {"file": str(path), "x": _field(tune, "X"), "title": _field(tune, "T"), "stem": stem,
+             "validation": None}
+    print(f"{path} -> {stem}", file=log)
+    try:
+        render.warm_up(1)  # starting the converter does not count in the first tune's --timeout
+        allowed = min(args.timeout, budget.seconds_left())
+        deadline = time.monotonic() + allowed  # checking and converting, together
+        report = render.check(tune, timeout=allowed)
+        entry["validation"] = report.to_dict()
+        print(textwrap.indent(report.text(), "  "), file=log)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RenderError(f"checking the tune took all of the {allowed:g} s allowed")
+        rendered, paths = convert_tune(tune, args.out, stem, args.tempo, left, play)
+    except (RenderError, OSError) as exc:
+        entry.update(ok=False, error=str(exc))
+        print(f"error: {path} ({stem}): {exc}", file=sys.stderr)
+        return entry
+    budget.converted += 1
+    budget.written += sum(p.stat().st_size for p in paths.values())
+    entry.update(ok=True, bpm=rendered.bpm, duration=round(rendered.duration, 3),
+                 files={k: str(p) for k, p in paths.items()},
+                 timings={k: round(v, 4) for k, v in rendered.timings.items()},
+                 instrument=play.instrument, soundfont=rendered.sound, warnings=rendered.warnings)
+    speed = f" played at {play.speed:.0%}" if play.speed != 1 else ""
+    print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s at {rendered.bpm:g} quarter "
+          f"notes a minute{speed}, on the {play.instrument} ({rendered.sound})", file=log)
+    for warning in rendered.warnings:
+        print(f"  note: {warning}", file=log)
+    return entry
+
+
+def convert_all(args, play, log) -> int:
+    budget = Budget(args.max_tunes, int(args.max_mb * MB), args.max_minutes * 60)
+    results, failed, skipped, why = [], 0, 0, ""
+    for path in expand(args.files):
+        try:
+            tunes = read_tunes(path)
+        except RenderError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            results.append({"file": str(path), "ok": False, "error": str(exc)})
+            continue
+        for tune, stem in zip(tunes, tune_stems(path, tunes)):
+            why = why or budget.spent()
+            if why:
+                skipped += 1
+                results.append({"file": str(path), "stem": stem, "ok": False, "skipped": why})
+                continue
+            results.append(convert_one(tune, path, stem, args, play, budget, log))
+            failed += not results[-1]["ok"]
+    if skipped:
+        print(f"skipped {skipped} tune(s), {why}; raise the limit to convert them", file=sys.stderr)
+    if args.json:
+        json.dump({"ok": failed == 0 and not skipped, "failed": failed, "skipped": skipped, "tunes": results},
+                  sys.stdout, indent=2)
+        print()
+    return 1 if failed or skipped else 0
+
+
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,50 +287,22 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot create {args.out} ({exc.strerror})", file=sys.stderr)
         return 1
-
-    results, failed = [], 0
-    for path in args.files:
-        try:
-            tunes = read_tunes(path)
-        except RenderError as exc:
-            failed += 1
-            print(f"error: {exc}", file=sys.stderr)
-            results.append({"file": str(path), "ok": False, "error": str(exc)})
-            continue
-        for tune, stem in zip(tunes, tune_stems(path, tunes)):
-            entry = {"file": str(path), "x": _field(tune, "X"), "title": _field(tune, "T"), "stem": stem,
-                     "validation": None}
-            print(f"{path} -> {stem}", file=log)
-            try:
-                render.warm_up(1)  # starting the converter does not count in the first tune's --timeout
-                deadline = time.monotonic() + args.timeout  # checking and converting, together
-                report = render.check(tune, timeout=args.timeout)
-                entry["validation"] = report.to_dict()
-                print(textwrap.indent(report.text(), "  "), file=log)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RenderError(f"checking the tune took all of the {args.timeout:g} s allowed")
-                rendered, paths = convert_tune(tune, args.out, stem, args.tempo, left, play)
-            except (RenderError, OSError) as exc:
-                failed += 1
-                entry.update(ok=False, error=str(exc))
-                print(f"error: {path} ({stem}): {exc}", file=sys.stderr)
-            else:
-                entry.update(ok=True, bpm=rendered.bpm, duration=round(rendered.duration, 3),
-                             files={k: str(p) for k, p in paths.items()},
-                             timings={k: round(v, 4) for k, v in rendered.timings.items()},
-                             instrument=play.instrument, soundfont=rendered.sound, warnings=rendered.warnings)
-                speed = f" played at {play.speed:.0%}" if play.speed != 1 else ""
-                print(f"  wrote {len(paths)} files, {rendered.duration:.1f} s at {rendered.bpm:g} quarter "
-                      f"notes a minute{speed}, on the {play.instrument} ({rendered.sound})", file=log)
-                for warning in rendered.warnings:
-                    print(f"  note: {warning}", file=log)
-            results.append(entry)
-
-    if args.json:
-        json.dump({"ok": failed == 0, "failed": failed, "tunes": results}, sys.stdout, indent=2)
-        print()
-    return 1 if failed else 0
+    # The converters' temporary files (audio being made) go in a folder of this run's own, removed
+    # however the run ends: done, failed, interrupted or stopped with SIGTERM.
+    scratch = tempfile.mkdtemp(prefix="abcgen-convert-")
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir, signal.signal(signal.SIGTERM, _stop)
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    try:
+        return convert_all(args, play, log)
+    finally:
+        worker.stop_workers()
+        shutil.rmtree(scratch, ignore_errors=True)
+        if saved[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[0]
+        tempfile.tempdir = saved[1]
+        signal.signal(signal.SIGTERM, saved[2])
 
 
 if __name__ == "__main__":

@@ -10,8 +10,27 @@
 //   moved through with the arrow keys; focus that would fall to the page body goes back to Compose.
 // - An error brings its field into view; a click on a bar of the score chooses it to write again
 //   from (the Keep bars field gets the bars before it).
+// - linkFragment: the address's fragment for the server to read, or a stand-in it calls damaged when
+//   the fragment is longer than any link it makes (a request that large would be refused unread).
+// On load, a history kept in this browser that has grown past what a request may carry (tampered
+// with) is dropped before the page reads it: it would stop every Compose.
 (() => {
   const NARROW = "(max-width: 760px)";
+  const LINK_MAX = 60000;                 // characters: abcgen.web.share.MAX_LINK and a margin
+  const HISTORY_KEY = "abcgen-history";   // app.py's BrowserState storage_key
+  const HISTORY_MAX = 200000;             // characters stored; a full history takes about 140,000
+
+  try {
+    const kept = window.localStorage.getItem(HISTORY_KEY);
+    if (kept !== null && kept.length > HISTORY_MAX) window.localStorage.removeItem(HISTORY_KEY);
+  } catch (e) {
+    // storage turned off: nothing is kept, so nothing to check
+  }
+
+  function linkFragment() {
+    const fragment = window.location.hash || "";
+    return fragment.length > LINK_MAX ? "#tune=!" : fragment;
+  }
 
   function narrow() {
     return window.matchMedia(NARROW).matches;
@@ -111,5 +130,5 @@
     showErrorField();
   }).observe(document.documentElement, { childList: true, subtree: true });
 
-  window.abcgen = { toResult, shareLink, withWidth, sheetWidth };
+  window.abcgen = { toResult, shareLink, withWidth, sheetWidth, linkFragment };
 })();

@@ -33,8 +33,11 @@ def main() -> None:
 
     import torch
 
+    import tempfile
+
     import app
     from abcgen import compose as composer
+    from abcgen.web.events import Config
     from abcgen.render import outputs as renderer
 
     # Time the steps from the outside: repair+validation per candidate, the render the app asks for
@@ -55,21 +58,25 @@ def main() -> None:
 
     composer.check = timed("check", composer.check)
     renderer.render = timed("render", renderer.render)
-    app.hand_out = timed("files", app.hand_out)   # the files go through the app's file store
+    config = Config.from_env()
+    composed = app.create(Config(files_dir=Path(tempfile.mkdtemp(prefix="abcgen-latency-")),
+                                 checkpoint=config.checkpoint))
+    composed.store.open()
+    composed.hand_out = timed("files", composed.hand_out)   # the files go through the app's file store
 
-    sampler = app.sampler()
+    sampler = composed.sampler()
     sampler.sample = timed("resample", sampler.sample)  # compose's extra rounds for tunes that fail validation
     if args.threads:
         torch.set_num_threads(args.threads)
     renderer.warm_up()
-    app.compose(**REEL, seed=999)  # warm caches; not counted
+    composed.compose(**REEL, seed=999)  # warm caches; not counted
 
     rows = []
     for seed in range(args.runs):
         clock.clear()
         t0 = time.perf_counter()
         try:
-            abc, *_ = app.compose(**REEL, seed=seed)
+            abc, *_ = composed.compose(**REEL, seed=seed)
         except Exception as e:  # a tune the converters cannot read: reported, not timed
             print(f"run {seed:2d}: failed: {e}")
             continue

@@ -1,6 +1,12 @@
-"""Hostile conversion requests, through the library and the command line: time, peak memory, bytes.
+"""Hostile requests: conversions through the library and the command line (time, peak memory, bytes),
+and with --server, a hostile client against the running app while another client is served.
 
     python -m benchmarks.hostile_requests [--only NAME]
+    python -m benchmarks.hostile_requests --server [--hold 60] [--attack NAME]
+
+The server attacks (abcgen.web.serve and what it puts in front of the page) start `python app.py`
+on a free loopback port; attackers and the other client use their own loopback addresses (127.0.0.x).
+Each prints what the other client met and what the app kept: see `hostile_server`.
 
 Each tune goes once through `abcgen.render.outputs.render` (timeout 20 s, files written with write_files)
 and once through `python -m abcgen.convert --timeout 5`, each in a fresh interpreter, so that peak
@@ -90,7 +96,7 @@ def one(kind: str, name: str) -> dict:
                 outcome = "exit status 0" if not done.code else f"exit status {done.code}"
         seconds = time.perf_counter() - started
         written = _written(out) if out.exists() else 0
-    worker._stop_workers()  # waited for, so their peak memory shows in RUSAGE_CHILDREN
+    worker.stop_workers()  # waited for, so their peak memory shows in RUSAGE_CHILDREN
     return {"outcome": outcome, "seconds": seconds, "caller_mb": _peak_mb(resource.RUSAGE_SELF),
             "workers_mb": _peak_mb(resource.RUSAGE_CHILDREN), "bytes": written}
 
@@ -112,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(HOSTILE), help="run one of the tunes only")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "NAME", "RESULT"), help=argparse.SUPPRESS)
+    parser.add_argument("--server", action="store_true", help="attack the running app instead")
+    parser.add_argument("--hold", type=float, default=60.0, help="seconds the connection flood is held")
+    parser.add_argument("--attack", help="with --server: one attack only (connections, urls, queue, "
+                                         "sessions, log, store)")
     args = parser.parse_args(argv)
+    if args.server:
+        from benchmarks import hostile_server
+        return hostile_server.run(args.hold, args.attack, legal_long=_legal_long())
     if args.one:
         kind, name, result = args.one
         Path(result).write_text(json.dumps(one(kind, name)))

@@ -1,7 +1,9 @@
 """Shared fixtures and helpers. Fixtures are written by the tests themselves from music21's folk
 corpus; the app is started the way a user starts it, on a free loopback port."""
 import contextlib
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -116,3 +118,21 @@ def running_app(checkpoint: Path, workdir: Path, code: str | None = None, timeou
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def queue_event(http, url: str, fn_index: int, data: list, trigger_id: int | None = None,
+                timeout: float = 300) -> dict:
+    """Run one event the way the page does (join the queue, read the event stream) with `http` (the
+    httpx module, or an httpx.Client); the last message: {"msg": "process_completed", "output": ...,
+    "success": ...}."""
+    session = secrets.token_hex(8)
+    joined = http.post(url + "/gradio_api/queue/join", timeout=10, json={
+        "data": data, "fn_index": fn_index, "session_hash": session, "trigger_id": trigger_id, "event_data": None})
+    assert joined.status_code == 200, joined.text
+    with http.stream("GET", f"{url}/gradio_api/queue/data?session_hash={session}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("the event stream ended without a result")

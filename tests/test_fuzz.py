@@ -36,6 +36,7 @@ from abcgen.render import outputs as render
 from abcgen.compose import compose
 from abcgen.errors import FieldError, RenderError
 from abcgen.request import NAMES, Request
+from abcgen.web.inputs import check_abc
 from abcgen.learn.model import CharLSTM, ModelConfig
 from abcgen.sampling.sample import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Sampler, Settings,
                            check_opening)
@@ -638,16 +639,14 @@ def test_train_cli_trains_or_names_the_bad_key(small_book, train_cache, tmp_path
 
 @pytest.fixture(scope="module")
 def app_module(sampler, tmp_path_factory):
-    """app.py with the tiny model and its own file store; `build` fills in its components."""
+    """The app's Composer with the tiny model and its own file store; `build` fills in its components."""
     import app
-    from abcgen.render import files
-    store = files.Store(tmp_path_factory.mktemp("app-files"), budget=50 * files.MB).open()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app, "sampler", lambda: sampler)
-        mp.setattr(app, "STORE", store)
-        app.build()
-        yield app
-    store.close()
+    from abcgen.web.events import Config
+    composer = app.create(Config(files_dir=tmp_path_factory.mktemp("app-files"), files_mb=50), sampler=sampler)
+    composer.store.open()
+    app.build(composer)
+    yield composer
+    composer.store.close()
 
 
 def gradio_error_field(app, call) -> str | None:
@@ -660,7 +659,7 @@ def gradio_error_field(app, call) -> str | None:
         return None
     except gr.Error as e:
         message = str(e.message)
-        assert "Traceback" not in message and str(app.STORE.root) not in message, message
+        assert "Traceback" not in message and str(app.store.root) not in message, message
         field, sep, rest = message.partition(": ")
         assert sep and rest, message
         event(f"gr.Error naming {field}")
@@ -679,7 +678,7 @@ def refused_field(app, updates: dict) -> str | None:
     if not match:
         return None
     label, text = match.groups()
-    assert text.strip() and "Traceback" not in text and str(app.STORE.root) not in text, line
+    assert text.strip() and "Traceback" not in text and str(app.store.root) not in text, line
     fields = [f for f, shown_as in FIELD_LABELS.items() if html.escape(shown_as) == label]
     assert len(fields) == 1, line
     return fields[0]
@@ -771,7 +770,7 @@ def test_app_compose_button_refuses_exactly_the_bad_field_before_sampling(app_mo
 def test_app_abc_box_check_names_the_abc(app_module, text):
     from abcgen.web.inputs import MAX_ABC
     try:
-        assert app_module.check_abc(text) == text
+        assert check_abc(text) == text
     except FieldError as e:
         assert e.field == "ABC"
         assert not text.strip() or len(text) > MAX_ABC

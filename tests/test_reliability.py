@@ -175,7 +175,8 @@ def test_generate_cli_refuses_a_checkpoint_carrying_code(tmp_path):
 # the running app
 
 # app.py, started the way `python app.py` starts it, with a short cache sweep.
-LAUNCH = f"import app; app.SWEEP_SECONDS, app.STORE.max_age_s = {SWEEP!r}; app.main()"
+LAUNCH = ("import os, app; os.environ.update(ABCGEN_SWEEP_S='%s', ABCGEN_FILES_MAX_AGE_S='%s'); app.main()"
+          % SWEEP)
 
 
 class App:

@@ -1,8 +1,11 @@
 """The files the app hands out (sheet music, MIDI, ABC, MusicXML, audio, tune books), kept in one
 folder that cannot fill the disk.
 
-Each tune gets a fresh folder under the root. Folders older than `max_age_s` are removed, and when
-the files would pass `budget` bytes the oldest folders go first. The root belongs to one running
+Each tune gets a fresh folder under the root, written for one client (an address). Folders older
+than `max_age_s` are removed. A client's writes count against its own `share` of the budget: past it,
+that client's own oldest folders go first. When all files together would pass `budget` bytes, the
+oldest folders go, but never another client's folder younger than `keep_s` (the lifetime promised for
+a file handed out): then the writer is told the store is busy (`StoreBusy`) instead. The root belongs to one running
 app: a lock file says so, and an app that takes the lock at start knows that whatever is there was
 left by a run that died (killed, crashed, power cut) and removes it. A full disk becomes `DiskFull`,
 whose message a visitor can read, and never leaves half-written files behind.
@@ -13,6 +16,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -37,8 +41,22 @@ class DiskFull(RuntimeError):
                          "try again in a few minutes")
 
 
+class StoreBusy(DiskFull):
+    """Every byte of the budget holds files other visitors were promised for a while yet."""
+
+    def __init__(self):
+        RuntimeError.__init__(self, "the server is keeping many visitors' tunes just now, so the files for "
+                                    "this tune could not be written; try again in a few minutes")
+
+
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno in FULL_ERRNOS)
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe lower-case version of a title."""
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:limit].rstrip("-")
 
 
 def _size_and_time(path: Path) -> tuple[int, float]:
@@ -84,13 +102,16 @@ def write_bytes(path: Path, data: bytes) -> None:
 class Store:
     """The root folder and what is in it: top-level entries, each with its size and age."""
 
-    def __init__(self, root, budget: int = 200 * MB, max_age_s: float = 1800.0, rescan_s: float = 60.0):
+    def __init__(self, root, budget: int = 200 * MB, max_age_s: float = 1800.0, rescan_s: float = 60.0,
+                 share: int | None = None, keep_s: float = 0.0):
         self.root = Path(root)
         self.budget = int(budget)
+        self.share = int(budget if share is None else share)   # bytes one client's folders may hold
+        self.keep_s = float(keep_s)                            # another client's folder is kept this long
         self.max_age_s = float(max_age_s)
         self.rescan_s = float(rescan_s)
         self._lock = threading.RLock()
-        self._entries: dict[str, list] = {}   # name -> [time, bytes], oldest first
+        self._entries: dict[str, list] = {}   # name -> [time, bytes, client], oldest first
         self._scanned = 0.0
         self._lock_fd: int | None = None
         self._busy: set[str] = set()           # folders being written: never swept
@@ -145,7 +166,7 @@ class Store:
     def used(self) -> int:
         """Bytes in the root, as last counted."""
         with self._lock:
-            return sum(size for _, size in self._entries.values())
+            return sum(entry[1] for entry in self._entries.values())
 
     def _rescan(self) -> None:
         """Count the root afresh: files written by others (the web server's own) count too."""
@@ -155,33 +176,52 @@ class Store:
             if entry.name != LOCK_NAME:
                 size, mtime = _size_and_time(entry)
                 known = self._entries.get(entry.name)
-                found[entry.name] = [min(known[0], mtime) if known else mtime, size]
+                found[entry.name] = [min(known[0], mtime), size, known[2]] if known else [mtime, size, None]
         self._entries = dict(sorted(found.items(), key=lambda item: item[1][0]))
         self._scanned = time.monotonic()
 
-    def sweep(self, rescan: bool = False, room: int = 0) -> None:
-        """Remove entries older than max_age_s, then the oldest until `room` more bytes fit the
-        budget. Folders still being written are never removed."""
+    def sweep(self, rescan: bool = False, room: int = 0, client: str | None = None) -> None:
+        """Remove entries older than max_age_s; then, to fit `room` more bytes for `client`, that
+        client's oldest past its share and the oldest of all past the budget, sparing other clients'
+        folders younger than keep_s (StoreBusy when that is not enough). Folders still being written
+        are never removed."""
         with self._lock:
             if rescan or time.monotonic() - self._scanned > self.rescan_s:
                 self._rescan()
             now = time.time()
-            total = sum(size for _, size in self._entries.values())
-            for name, (made, size) in list(self._entries.items()):
-                if name in self._busy or name == SCRATCH:
-                    continue
-                if now - made > self.max_age_s or total + room > self.budget:
-                    _remove(self.root / name)
-                    del self._entries[name]
-                    total -= size
+            for name, (made, _, _) in list(self._entries.items()):
+                if now - made > self.max_age_s and self._removable(name):
+                    self._drop(name)
+            mine = [n for n, e in self._entries.items() if e[2] == client and self._removable(n)]
+            held = sum(self._entries[n][1] for n in mine)
+            for name in mine:
+                if held + room <= self.share:
+                    break
+                held -= self._drop(name)
+            total = sum(entry[1] for entry in self._entries.values())
+            for name, (made, _, owner) in list(self._entries.items()):
+                if total + room <= self.budget:
+                    break
+                if self._removable(name) and (owner == client or now - made > self.keep_s):
+                    total -= self._drop(name)
+            if total + room > self.budget and room:
+                raise StoreBusy()
+
+    def _removable(self, name: str) -> bool:
+        return name not in self._busy and name != SCRATCH
+
+    def _drop(self, name: str) -> int:
+        """Remove one entry; its bytes."""
+        _remove(self.root / name)
+        return self._entries.pop(name)[1]
 
     # ------------------------------------------------------------------ writing
 
     @contextmanager
-    def folder(self):
-        """A fresh, empty folder for one tune's files, to fill with `write` inside the `with`.
-        If filling it fails, the folder goes: no half set of files is ever handed out."""
-        self.sweep()
+    def folder(self, client: str | None = None):
+        """A fresh, empty folder for one tune's files (written for `client`), to fill with `write`
+        inside the `with`. If filling it fails, the folder goes: no half set of files is handed out."""
+        self.sweep(client=client)
         name = f"t{time.strftime('%H%M%S')}-{secrets.token_hex(6)}"
         path = self.root / name
         try:
@@ -191,7 +231,7 @@ class Store:
                 raise DiskFull() from None
             raise
         with self._lock:
-            self._entries[name] = [time.time(), 0]
+            self._entries[name] = [time.time(), 0, client]
             self._busy.add(name)
         try:
             yield path
@@ -207,7 +247,9 @@ class Store:
         entry = folder.relative_to(self.root).parts[0]
         if len(data) > self.budget:
             raise DiskFull(f"a file of {len(data) // MB} MB (more than the space allowed)")
-        self.sweep(room=len(data))
+        with self._lock:
+            client = self._entries.get(entry, [0, 0, None])[2]
+        self.sweep(room=len(data), client=client)
         path = folder / name
         try:
             write_bytes(path, data)
@@ -219,7 +261,7 @@ class Store:
             if entry in self._entries:
                 self._entries[entry][1] += len(data)
             else:  # swept away meanwhile by another request's sweep: count it again
-                self._entries[entry] = [time.time(), len(data)]
+                self._entries[entry] = [time.time(), len(data), client]
         return path
 
     def discard(self, folder: Path) -> None:

@@ -11,6 +11,7 @@ worker (`abcgen.render.jobs`, what runs inside a worker), and `write_files`.
 from __future__ import annotations
 
 import atexit
+import os
 import secrets
 import shutil
 import tempfile
@@ -20,7 +21,6 @@ from pathlib import Path
 from abcgen.abc.check import Report
 from abcgen.errors import RenderError
 from abcgen.render import audio, worker
-from abcgen.render.files import write_bytes
 from abcgen.render.jobs import Rendered, check_here, render_here  # noqa: F401 - callers find them here
 from abcgen.render.playing import Playing
 
@@ -105,27 +105,37 @@ def warm_up(count: int | None = None) -> None:
 # --------------------------------------------------------------------------- files
 
 
-def write_files(rendered: Rendered, abc: str, out_dir, stem: str) -> dict[str, Path]:
-    """Write stem.abc/.mid/.musicxml/.wav/.svg, each atomically (abcgen.render.files.write_bytes).
+def file_set(rendered: Rendered, abc: str, stem: str) -> dict[str, tuple[str, bytes]]:
+    """The files one tune makes, by kind: (file name, bytes). The SVG is the first page; further
+    pages (rare for a folk tune) are svg2, svg3, ... as stem-2.svg, ...; the WAV is there only when
+    audio was made (at most 26 MB: ten minutes of audio)."""
+    found = {"abc": (f"{stem}.abc", abc.encode("utf-8")), "midi": (f"{stem}.mid", rendered.midi),
+             "musicxml": (f"{stem}.musicxml", rendered.musicxml.encode("utf-8"))}
+    if rendered.wav:
+        found["wav"] = (f"{stem}.wav", rendered.wav)
+    for number, page in enumerate(rendered.svg_pages, start=1):
+        kind, name = ("svg", f"{stem}.svg") if number == 1 else (f"svg{number}", f"{stem}-{number}.svg")
+        found[kind] = (name, page.encode("utf-8"))
+    return found
 
-    The SVG is the first page; further pages (rare for a folk tune) go to
-    stem-2.svg, stem-3.svg, ... The WAV is empty when no audio was made.
-    Returns the paths by kind.
-    """
+
+def write_files(rendered: Rendered, abc: str, out_dir, stem: str) -> dict[str, Path]:
+    """Write a tune's `file_set` into out_dir, all or none: each file goes to a hidden name first and
+    all are renamed once every one is written, so a full disk or a kill leaves no half set.
+    Returns the paths by kind."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "abc": out / f"{stem}.abc",
-        "midi": out / f"{stem}.mid",
-        "musicxml": out / f"{stem}.musicxml",
-        "wav": out / f"{stem}.wav",
-        "svg": out / f"{stem}.svg",
-    }
-    write_bytes(paths["abc"], abc.encode("utf-8"))
-    write_bytes(paths["midi"], rendered.midi)
-    write_bytes(paths["musicxml"], rendered.musicxml.encode("utf-8"))
-    write_bytes(paths["wav"], rendered.wav)  # at most 26 MB: ten minutes of audio
-    for number, page in enumerate(rendered.svg_pages, start=1):
-        name = paths["svg"] if number == 1 else out / f"{stem}-{number}.svg"
-        write_bytes(name, page.encode("utf-8"))
-    return paths
+    staged, placed = {}, []
+    try:
+        for kind, (name, data) in file_set(rendered, abc, stem).items():
+            staged[kind] = (out / f".{name}.{secrets.token_hex(4)}.part", out / name)
+            with open(staged[kind][0], "xb") as f:
+                f.write(data)
+        for tmp, path in staged.values():
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException:
+        for path in [tmp for tmp, _ in staged.values()] + placed:
+            path.unlink(missing_ok=True)
+        raise
+    return {kind: path for kind, (_, path) in staged.items()}

@@ -167,7 +167,7 @@ _live: set[Worker] = set()
 
 
 @atexit.register
-def _stop_workers() -> None:
+def stop_workers() -> None:
     """A worker busy with a pathological tune must not outlive the program."""
     for worker in list(_live):
         worker.kill()

@@ -115,8 +115,9 @@ class OutOfTime(RuntimeError):
 
 @dataclass(frozen=True)
 class Job:
-    """One request's work: its deadline and who asked (the browser session), which the converters
-    use to give every visitor a turn."""
+    """One request's work: its deadline and who asked (the client's address, which a client cannot
+    make up as it can a session name): the converters give every client a turn, and the file store
+    counts each client's files against its own share."""
     deadline: float
     client: str | None = None
 
@@ -129,9 +130,17 @@ class Job:
         return seconds
 
 
+def client_of(request) -> str | None:
+    """Who sent a request: its client address (as the server, or a trusted proxy, saw it)."""
+    try:
+        return request.client.host or None
+    except AttributeError:
+        return None
+
+
 def job(request, seconds: float = REQUEST_SECONDS) -> Job:
     """The Job for a request, its deadline counted from its arrival."""
-    return Job(deadline(request, seconds), getattr(request, "session_hash", None) or None)
+    return Job(deadline(request, seconds), client_of(request))
 
 
 class Work:

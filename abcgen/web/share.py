@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import zlib
 
@@ -24,6 +25,9 @@ MAX_TUNE_CHARS = 20_000
 
 # The settings a link carries, with the type each must have: the request's fields and the tune.
 SETTINGS = {**{f.name: f.type for f in FIELDS}, "abc": str}
+# The widest value a link may carry for each number; the page's own checks then judge it as typed.
+RANGES = {"x": (0, 10**9), "temperature": (0.0, 10.0), "top_k": (0, 10**4), "top_p": (0.0, 1.0),
+          "seed": (0, 2**32), "max_chars": (0, 10**6), "num": (0, 100), "swing": (0.0, 1.0), "speed": (0.0, 10.0)}
 
 
 def pack(settings: dict) -> str:
@@ -34,10 +38,14 @@ def pack(settings: dict) -> str:
 
 
 def unpack(fragment: str) -> dict:
-    """The settings in a #fragment; {} when there is none; FieldError("link") when it is damaged."""
+    """The settings in a #fragment; {} when there is none; FieldError("link") when it is damaged: not
+    one of this page's links, cut short, too long, or holding a setting of the wrong type or out of
+    range (a number beyond RANGES, not a number at all, a text longer than any field takes)."""
     text = (fragment or "").lstrip("#")
-    if not text.startswith(PREFIX):
+    if not text:
         return {}
+    if not text.startswith(PREFIX):
+        raise FieldError("link", "this link is damaged: it holds no tune from this page; ask for the link again")
     body = text[len(PREFIX):]
     if len(body) > MAX_LINK or not re.fullmatch(r"[A-Za-z0-9_-]*", body):
         raise FieldError("link", "this link is damaged or too long; ask for the link again")
@@ -48,21 +56,38 @@ def unpack(fragment: str) -> dict:
         if inflater.unconsumed_tail:
             raise ValueError("too long")
         data = json.loads(raw)
-    except (ValueError, binascii.Error, zlib.error):
+    except (ValueError, binascii.Error, zlib.error, RecursionError):
         raise FieldError("link", "this link is damaged (perhaps cut short when it was copied); "
                                  "ask for the link again") from None
     if not isinstance(data, dict):
-        raise FieldError("link", "this link holds no tune settings")
-    out = {}
-    for name, kind in SETTINGS.items():
-        value = data.get(name)
-        if value is None or isinstance(value, bool) != (kind is bool):
-            continue
-        if kind in (str, bool) and isinstance(value, kind):
-            out[name] = value
-        elif kind in (int, float) and isinstance(value, (int, float)):
-            out[name] = kind(value)
-    return out
+        raise FieldError("link", "this link is damaged: it holds no tune settings; ask for the link again")
+    return {name: _setting(name, kind, data[name]) for name, kind in SETTINGS.items()
+            if data.get(name) not in (None, "")}
+
+
+def _setting(name: str, kind: type, value):
+    """One setting from a link, of its type and in its range, else FieldError("link")."""
+    damaged = FieldError("link", f"this link is damaged: its {name} setting cannot be read; ask for the link again")
+    if kind is str:
+        if not isinstance(value, str) or len(value) > MAX_TUNE_CHARS:
+            raise damaged
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise damaged
+        return value
+    text = value if isinstance(value, str) else None   # a number as a control holds it ("0.6")
+    if text is not None:
+        try:
+            value = float(text) if len(text) <= 30 else math.nan
+        except ValueError:
+            raise damaged from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise damaged
+    low, high = RANGES[name]
+    if not low <= value <= high or (kind is int and value != int(value)):
+        raise damaged
+    return text if text is not None else kind(value)
 
 
 def clean_history(history) -> list[dict]:
