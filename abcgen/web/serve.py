@@ -33,6 +33,8 @@ class ServerLimits:
     total: int = 512               # open connections in all (never over a third of the descriptors)
     read_s: float = 10.0           # a whole request (headers and body) must arrive within this
     keep_alive_s: float = 5.0      # an idle connection between requests is closed after this
+    backlog: int = 64              # connections waiting to be accepted, and accepted in one go: a small
+                                   # batch lets other work run between batches of a flood
     per_client: int = 4            # events waiting or running per client address
     per_client_work: int = 2       # of which sampling or rendering
     rate: float = 2.0              # events a second per client address ...
@@ -146,7 +148,7 @@ def serve(blocks, host: str, port: int, limits: ServerLimits, middleware: list, 
                             loop="asyncio", lifespan="on", timeout_keep_alive=limits.keep_alive_s,
                             proxy_headers=bool(limits.proxies), forwarded_allow_ips=limits.proxies or None,
                             access_log=False, log_config=None, server_header=False,
-                            h11_max_incomplete_event_size=16 * 1024)
+                            h11_max_incomplete_event_size=16 * 1024, backlog=limits.backlog)
     server = uvicorn.Server(config)
 
     async def run():
