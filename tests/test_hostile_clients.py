@@ -25,7 +25,9 @@ HOLD_S = float(__import__("os").environ.get("ABCGEN_TEST_HOLD_S") or 8)   # the 
 LAUNCH = (f"import resource; soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); "
           f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, hard)); import app; app.main()")
 LIMITS = {"ABCGEN_PER_ADDRESS": "16", "ABCGEN_READ_S": "3", "ABCGEN_FILES_MB": "20"}
-TUNE = "X:1\nT:Other\nM:6/8\nL:1/8\nK:D\n|:dAF DFA|dfe dcB|AFA dfa|gfe d3:|\n"
+# /compose's fields in order: meter, key, unit, title, opening, temperature, seed, x, tempo, form, top_k,
+# top_p, max_chars, num, then the sound: instrument, swing, transpose, loop, speed, count_in.
+COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1, "fiddle", None, "", "", 1.0, False]
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +185,7 @@ def test_one_address_cannot_fill_the_queue(app):
     for t in attackers:
         t.join(60)
     with from_address("127.0.0.7", timeout=300) as other:
-        done = result(other, url, compose, ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1])
+        done = result(other, url, compose, COMPOSE)
     assert done["success"], done
     assert done["output"]["data"][0].startswith("X:")
     # At most 2 of its renders wait or run at once: the rest are turned away as they come (a render
@@ -233,8 +235,7 @@ def test_a_damaged_link_gives_a_message_and_compose_still_works(app, fragment):
     link = dependency(config, "on_open_link")["id"]
     with from_address("127.0.0.11") as c:
         opened = result(c, url, link, [fragment])
-        compose = result(c, url, dependency(config, "compose")["id"],
-                         ["6/8", "D", "1/8", "After", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1])
+        compose = result(c, url, dependency(config, "compose")["id"], COMPOSE)
     assert opened["success"], opened
     assert "this link is damaged" in json.dumps(opened["output"]), opened
     assert compose["success"] and compose["output"]["data"][0].startswith("X:")

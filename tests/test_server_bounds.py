@@ -290,4 +290,4 @@ def test_an_opening_that_alone_plays_too_long_is_refused_before_sampling(monkeyp
     sampler = SimpleNamespace(stream=lambda *a, **k: pytest.fail("sampled"))
     with pytest.raises(FieldError) as caught:
         list(compose.compose_stream(sampler, header, "C8|" * 30))
-    assert caught.value.field == "opening" and "plays for 48 minutes" in str(caught.value)
+    assert caught.value.field == "opening" and "alone play for 48 minutes" in str(caught.value)

@@ -53,9 +53,10 @@ _audio_dir: Path | None = None
 
 
 def _new_wav_path() -> Path:
-    """A fresh name in this process's own folder for WAV files (removed at exit)."""
+    """A fresh name in this process's own folder for WAV files (removed at exit, or before by whoever
+    owns the temporary folder it is in: then a new one is made)."""
     global _audio_dir
-    if _audio_dir is None:
+    if _audio_dir is None or not _audio_dir.is_dir():
         _audio_dir = Path(tempfile.mkdtemp(prefix="abcgen-audio-"))
         atexit.register(shutil.rmtree, _audio_dir, ignore_errors=True)
     return _audio_dir / f"{secrets.token_hex(8)}.wav"
