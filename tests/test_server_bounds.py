@@ -205,6 +205,17 @@ def test_sessions_unused_past_their_age_are_forgotten():
     assert list(holder.session_data) == ["new"] and list(holder.time_last_used) == ["new"]
 
 
+def test_the_page_keeps_at_most_the_sessions_it_is_allowed(tmp_path, monkeypatch):
+    import app
+    from abcgen.web.events import Config
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))      # create() points the framework there
+    blocks = app.build(app.create(Config(files_dir=tmp_path)))
+    serve.app_for(blocks, serve.ServerLimits(sessions=7), [], "127.0.0.1", 0)
+    for i in range(50):
+        blocks.state_holder[f"session-{i}"]
+    assert len(blocks.state_holder.session_data) == 7
+
+
 def test_server_limits_read_from_the_environment():
     limits = serve.ServerLimits.from_env({"ABCGEN_PER_CLIENT": "7", "ABCGEN_READ_S": "2.5", "SPACE_ID": "x/y"})
     assert limits.per_client == 7 and limits.read_s == 2.5 and limits.proxies == "*"
