@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FD_LIMIT = 1024
 LAUNCH = ("import resource; s, h = resource.getrlimit(resource.RLIMIT_NOFILE); "
           f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, h)); import app; app.main()")
-COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1, "fiddle", None, "", "", 1.0, False]
+COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1,
+           "fiddle", None, "", "", 1.0, False, ""]
 
 
 class App:

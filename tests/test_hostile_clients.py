@@ -26,8 +26,9 @@ LAUNCH = (f"import resource; soft, hard = resource.getrlimit(resource.RLIMIT_NOF
           f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, hard)); import app; app.main()")
 LIMITS = {"ABCGEN_PER_ADDRESS": "16", "ABCGEN_READ_S": "3", "ABCGEN_FILES_MB": "20"}
 # /compose's fields in order: meter, key, unit, title, opening, temperature, seed, x, tempo, form, top_k,
-# top_p, max_chars, num, then the sound: instrument, swing, transpose, loop, speed, count_in.
-COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1, "fiddle", None, "", "", 1.0, False]
+# top_p, max_chars, num, then the sound: instrument, swing, transpose, loop, speed, count_in; then type.
+COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1,
+           "fiddle", None, "", "", 1.0, False, ""]
 
 
 @pytest.fixture(scope="module")
