@@ -10,20 +10,23 @@ from abcgen.tune_types import TUNE_TYPES
 
 
 def test_api_signature_and_its_inputs_are_the_request_fields():
-    import app
-    params = [p for p in inspect.signature(app.compose).parameters if p != "request"]
+    from abcgen.web.events import Composer
+    params = [p for p in inspect.signature(Composer.compose).parameters if p not in ("self", "request")]
     assert sorted(params) == sorted(NAMES)
-    for name, param in inspect.signature(app.compose).parameters.items():
+    for name, param in inspect.signature(Composer.compose).parameters.items():
         if name in NAMES and param.default is not inspect.Parameter.empty:
             default = next(f.default for f in FIELDS if f.name == name)
             assert param.default in (default, None), name     # None: filled in by the type
 
 
-def test_page_fields_are_request_fields(tmp_path):
+def test_page_fields_are_request_fields(tmp_path, monkeypatch):
     import app
-    app.build()
-    assert set(app.ui.fields) <= set(NAMES)
-    assert set(NAMES) - set(app.ui.fields) == {"top_p"}      # the API's only
+    from abcgen.web.events import Config
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))      # create() points the framework there
+    composer = app.create(Config(files_dir=tmp_path))
+    app.build(composer)
+    assert set(composer.ui.fields) <= set(NAMES)
+    assert set(NAMES) - set(composer.ui.fields) == {"top_p"}      # the API's only
 
 
 def test_command_line_options_are_the_request_fields():
