@@ -23,18 +23,15 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import stat
 import sys
-import tempfile
 import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from abcgen.render import outputs as render
-from abcgen.render import worker
 from abcgen.render.files import slug
 from abcgen.errors import FieldError, RenderError
 from abcgen.render.instruments import INSTRUMENTS
@@ -287,22 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot create {args.out} ({exc.strerror})", file=sys.stderr)
         return 1
-    # The converters' temporary files (audio being made) go in a folder of this run's own, removed
-    # however the run ends: done, failed, interrupted or stopped with SIGTERM.
-    scratch = tempfile.mkdtemp(prefix="abcgen-convert-")
-    saved = os.environ.get("TMPDIR"), tempfile.tempdir, signal.signal(signal.SIGTERM, _stop)
-    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    # Stopped with SIGTERM, the run ends as on Ctrl-C: the files being written are removed (write_files),
+    # and so at exit are the converters and their temporary audio (abcgen.render.outputs, .worker).
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return convert_all(args, play, log)
     finally:
-        worker.stop_workers()
-        shutil.rmtree(scratch, ignore_errors=True)
-        if saved[0] is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved[0]
-        tempfile.tempdir = saved[1]
-        signal.signal(signal.SIGTERM, saved[2])
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
