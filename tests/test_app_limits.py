@@ -143,6 +143,19 @@ def page_call(url: str, elem_id: str, data: list, event: str = "click", timeout:
     return queue_event(httpx, url, dep["id"], data, ids[elem_id], timeout)
 
 
+def page_inputs(url: str, elem_id: str, values: dict) -> list:
+    """The data for a page event whose inputs the page gathers by name (Compose): `values` by elem_id
+    (the browser's history as "history"), the page's own initial values for the rest."""
+    config = httpx.get(url + "/config", timeout=10).json()
+    components = {c["id"]: c for c in config["components"]}
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    dep = next(d for d in config["dependencies"] if [ids[elem_id], "click"] in d["targets"])
+
+    def name(i):
+        return "history" if components[i]["type"] == "browserstate" else components[i]["props"].get("elem_id")
+    return [values.get(name(i), components[i]["props"].get("value")) for i in dep["inputs"]]
+
+
 def page_text(message: dict) -> str:
     return json.dumps(message.get("output", {}))
 
@@ -203,7 +216,8 @@ def test_every_sampling_route_shares_one_limit_of_two(app, tmp_path):
     log = work / "app.log"
     seen = len(log.read_text())
     api = dict(HEAVY, title="Concurrent")
-    page = [1, "Concurrent", "6/8", "1/8", "D", "3/8=116", "", "", 1.0, 0, 0, 300, 16, []]
+    page = page_inputs(url, "compose", {"title": "Concurrent", "meter": "6/8", "unit": "1/8", "key": "D",
+                                        "tempo": "3/8=116", "max-chars": 300, "num": 16, "history": []})
     cont = [TUNE, 1.0, 0, 0, 300, 16, []]
     errors = []
 
@@ -245,10 +259,11 @@ def test_handed_out_files_stay_within_the_budget(app, tmp_path):
 
 def test_page_field_errors_say_which_field_and_how_to_fix_it(app):
     url, _ = app
-    message = page_call(url, "compose", [1, "", "7/0", "1/8", "D", "", "", "", 1.0, 0, 0, 300, 1, []])
+    fields = {"meter": "6/8", "unit": "1/8", "key": "D", "max-chars": 300, "history": []}
+    message = page_call(url, "compose", page_inputs(url, "compose", {**fields, "meter": "7/0"}))
     text = page_text(message)
     assert "M: meter" in text and "7/0" in text and "like 4/4" in text
-    opening = page_call(url, "compose", [1, "", "6/8", "1/8", "D", "", "A" * 5000, "", 1.0, 0, 0, 300, 1, []])
+    opening = page_call(url, "compose", page_inputs(url, "compose", {**fields, "opening": "A" * 5000}))
     assert "Opening" in page_text(opening) and "1000" in page_text(opening)
 
 
