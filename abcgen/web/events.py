@@ -141,32 +141,34 @@ class Composer:
               width=None, notes=()) -> dict:
         """Notation, downloads, tempo, message and report for one tune (and audio, when asked for).
         A tune that cannot be engraved keeps its ABC and report; the message line says why."""
+        ui = self.ui
         report = report or self.check(abc, job)
         musical = musical_report(abc)
         loop = musical.loop if musical else ""  # a tune going round in circles is not called valid
-        updates = {self.ui.report: report_text or present.report_text(report, musical=musical), self.ui.audio: None,
-                   **{b: gr.update(interactive=True) for b in (self.ui.play, self.ui.tempo_btn)}, self.ui.hint: gr.update(visible=False)}
+        updates = {ui.report: report_text or present.report_text(report, musical=musical), ui.audio: None,
+                   **{b: gr.update(interactive=True) for b in (ui.play, ui.tempo_btn)},
+                   ui.hint: gr.update(visible=False)}
         try:
             rendered = self.engrave(abc, job, wav, play, width)
             if rendered.abc != abc:  # transposed: the page, the sheet and the files show the new key
-                abc = updates[self.ui.abc] = rendered.abc
+                abc = updates[ui.abc] = rendered.abc
             paths = self.hand_out(rendered, abc, job.client)
         except (RenderError, limits.OutOfTime, files.DiskFull) as e:
             notes = [f"No sheet music: {failure(e)[1]}"]
             written = tempo.written_quarter_bpm(abc)  # a Q: too fast or slow to play: Apply tempo mends it
             if written:
                 control = tempo.control(abc, written)
-                updates[self.ui.tempo] = tempo_update(control)
+                updates[ui.tempo] = tempo_update(control)
                 notes.append(control.note)
-            return {**updates, self.ui.sheet: present.empty_sheet("No sheet music for this tune."), self.ui.files: None,
-                    self.ui.status: present.tune_message(report, *notes, loop=loop)}
+            return {**updates, ui.sheet: present.empty_sheet("No sheet music for this tune."), ui.files: None,
+                    ui.status: present.tune_message(report, *notes, loop=loop)}
         control = tempo.control(abc, rendered.bpm)
         sheet = present.sheet_html(rendered.svg_pages, rendered.timemap, abc, present.first_bad_bar(report))
-        return {**updates, self.ui.sheet: sheet,
-                self.ui.files: [str(p) for p in paths.values()],
-                self.ui.audio: gr.update(value=str(paths["wav"]), label=sound.player_label(rendered)) if wav else None,
-                self.ui.tempo: tempo_update(control),
-                self.ui.status: present.tune_message(report, *notes, control.note, *(sound.notes(rendered) if wav else []),
+        return {**updates, ui.sheet: sheet,
+                ui.files: [str(p) for p in paths.values()],
+                ui.audio: gr.update(value=str(paths["wav"]), label=sound.player_label(rendered)) if wav else None,
+                ui.tempo: tempo_update(control),
+                ui.status: present.tune_message(report, *notes, control.note, *(sound.notes(rendered) if wav else []),
                                                 loop=loop)}
 
     def guarded(self, request, name: str, body, work: bool = True):
@@ -191,13 +193,14 @@ class Composer:
     def write_tunes(self, header, opening, form, settings, history, job, width=None, notes=()):
         """Stream the ABC while the model writes, then show the best tune and label the candidates.
         Each tune shown goes into the history, with its seed, so any step can be brought back."""
-        yield {self.ui.status: present.message("ok", "The model is writing…"), self.ui.candidates: gr.update(visible=False)}
+        ui = self.ui
+        yield {ui.status: present.message("ok", "The model is writing…"), ui.candidates: gr.update(visible=False)}
         tunes = []
         for event in self.compose_tunes(header, opening, form, settings, job):
             if isinstance(event, Composed):
                 tunes = event.tunes
             else:
-                yield {self.ui.abc: header.full() + event.bodies[0]}
+                yield {ui.abc: header.full() + event.bodies[0]}
         musical = [t.music or musical_report(t.abc) for t in tunes]
         reports = [present.report_text(t.report, t.repairs, t.requested_form, t.achieved_form, m)
                    for t, m in zip(tunes, musical)]
@@ -210,11 +213,11 @@ class Composer:
         label = present.history_label(len(share.clean_history(history)) + 1, best.abc, best.valid)
         history = share.add_to_history(history, f"{label} · seed {settings.seed}", best.abc)
         yield {  # the tune itself first, so it is kept even if it cannot be engraved
-            self.ui.abc: best.abc,
-            self.ui.candidates: gr.update(choices=list(zip(labels, range(len(tunes)))), value=0, visible=len(tunes) > 1),
-            self.ui.candidates_state: [{"abc": t.abc, "report": r} for t, r in zip(tunes, reports)],
-            self.ui.history_state: history,
-            self.ui.history: gr.update(choices=[(h["label"], i) for i, h in enumerate(history)], value=len(history) - 1),
+            ui.abc: best.abc,
+            ui.candidates: gr.update(choices=list(zip(labels, range(len(tunes)))), value=0, visible=len(tunes) > 1),
+            ui.candidates_state: [{"abc": t.abc, "report": r} for t, r in zip(tunes, reports)],
+            ui.history_state: history,
+            ui.history: gr.update(choices=[(h["label"], i) for i, h in enumerate(history)], value=len(history) - 1),
         }
         yield self.shown(best.abc, job, best.report, reports[0], width=width, notes=notes)
 
@@ -312,18 +315,20 @@ class Composer:
             self.ui.abc: chosen["abc"], **self.shown(chosen["abc"], job, report_text=chosen["report"], width=width)})
 
     def on_pick_history(self, index, history, width, request: gr.Request):
+        ui = self.ui
         history = share.clean_history(history)
         if not isinstance(index, int) or not 0 <= index < len(history):
             return
         abc = history[index]["abc"]
         seed = re.search(r" · seed (\d+)$", history[index]["label"])   # the seed it was written with
         yield from self.guarded(request, "history", lambda job: {
-            self.ui.abc: abc, self.ui.candidates: gr.update(visible=False), **({self.ui.seed: int(seed.group(1))} if seed else {}),
+            ui.abc: abc, ui.candidates: gr.update(visible=False), **({ui.seed: int(seed.group(1))} if seed else {}),
             **self.shown(abc, job, width=width)})
 
     def on_tune_type(self, kind):
+        ui = self.ui
         t = TUNE_TYPES.get(kind)
-        return {self.ui.meter: t.meter, self.ui.unit: t.unit, self.ui.tempo_field: t.tempo, self.ui.form: t.form} if t else {}
+        return {ui.meter: t.meter, ui.unit: t.unit, ui.tempo_field: t.tempo, ui.form: t.form} if t else {}
 
     def on_history_load(self, history):
         """The history kept in the browser, read as untrusted: what cannot be read is left out, the
