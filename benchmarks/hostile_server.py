@@ -33,7 +33,7 @@ FD_LIMIT = 1024
 LAUNCH = ("import resource; s, h = resource.getrlimit(resource.RLIMIT_NOFILE); "
           f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, h)); import app; app.main()")
 COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1,
-           "fiddle", None, "", "", 1.0, False, ""]
+           "fiddle", None, "", "", 1.0, False, "", ""]
 
 
 class App:

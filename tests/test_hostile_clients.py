@@ -26,9 +26,10 @@ LAUNCH = (f"import resource; soft, hard = resource.getrlimit(resource.RLIMIT_NOF
           f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, hard)); import app; app.main()")
 LIMITS = {"ABCGEN_PER_ADDRESS": "16", "ABCGEN_READ_S": "3", "ABCGEN_FILES_MB": "20"}
 # /compose's fields in order: meter, key, unit, title, opening, temperature, seed, x, tempo, form, top_k,
-# top_p, max_chars, num, then the sound: instrument, swing, transpose, loop, speed, count_in; then type.
+# top_p, max_chars, num, then the sound: instrument, swing, transpose, loop, speed, count_in; then type
+# and keep_bars.
 COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1,
-           "fiddle", None, "", "", 1.0, False, ""]
+           "fiddle", None, "", "", 1.0, False, "", ""]
 
 
 @pytest.fixture(scope="module")
@@ -235,9 +236,9 @@ def packed(data) -> str:
 def test_a_damaged_link_gives_a_message_and_compose_still_works(app, fragment):
     url, _ = app
     config = httpx.get(url + "/config", timeout=10).json()
-    link = dependency(config, "on_open_link")["id"]
-    with from_address("127.0.0.11") as c:
-        opened = result(c, url, link, [fragment])
+    link = dependency(config, "on_open_link")
+    with from_address("127.0.0.11") as c:   # the fragment, then the sheet's width (none: the default)
+        opened = result(c, url, link["id"], [fragment] + [None] * (len(link["inputs"]) - 1))
         compose = result(c, url, dependency(config, "compose")["id"], COMPOSE)
     assert opened["success"], opened
     assert "this link is damaged" in json.dumps(opened["output"]), opened
