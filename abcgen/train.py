@@ -2,8 +2,8 @@
 
 Adam with gradient clipping, warm-up then cosine learning-rate decay, train/validation loss in nats
 and bits per character, early stopping, best and latest checkpoints written atomically, `--resume`
-after a crash, a CSV log and a loss-curve PNG beside the checkpoints. Deterministic on CPU for a given
-config and seed. Multi-process data parallel with `torchrun --nproc_per_node N -m abcgen.train ...`
+after a crash, a CSV log (and, at the end, a loss-curve PNG) beside the checkpoints. Deterministic
+on CPU for a given config and seed. Multi-process data parallel with `torchrun --nproc_per_node N -m abcgen.train ...`
 (gloo on CPU, nccl on GPU).
 """
 from __future__ import annotations
@@ -294,6 +294,7 @@ def train(cfg: dict, resume: bool = False) -> dict:
     finally:
         bar.close()
     if main:
+        draw_curve(out, st["log"])
         reason = "early stopping" if st["done"] else "max_steps reached"
         print(f"finished ({reason}): best validation {st['best_val'] / LN2:.4f} bpc at step "
               f"{st['best_step']}, {st['elapsed'] / 60:.1f} min", flush=True)
@@ -333,13 +334,20 @@ def _metrics(st: dict, row: dict) -> dict:
 
 
 def write_log(out: Path, log: list[dict]) -> None:
-    """log.csv and loss.png beside the checkpoints (rewritten whole, atomically)."""
+    """log.csv beside the checkpoints, rewritten whole and atomically at every evaluation (the curve
+    is drawn once, at the end: `draw_curve`)."""
     tmp = out / "log.csv.tmp"
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(log[0]))
         w.writeheader()
         w.writerows(log)
     tmp.replace(out / "log.csv")
+
+
+def draw_curve(out: Path, log: list[dict]) -> None:
+    """loss.png beside the checkpoints: training and validation bits per character by step."""
+    if not log:
+        return
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -65,6 +65,16 @@ def sampler(tiny_checkpoint):
     return load_sampler(tiny_checkpoint)
 
 
+def wait_for(done, timeout: float = 120, what: str = "the awaited event") -> None:
+    """Wait until `done()` holds: the one way a test waits for something another thread or process
+    does. The `timeout` is generous, so a busy machine only makes the test slower, never wrong."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -29,7 +29,7 @@ from abcgen.errors import CheckpointError, RenderError
 from abcgen.learn.model import CharLSTM, ModelConfig
 from abcgen.learn.vocab import Vocab
 from benchmarks.hostile_requests import HOSTILE
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, wait_for
 
 SHORT = "X:1\nT:Short\nM:4/4\nL:1/8\nQ:1/4=120\nK:D\nDEFG ABcd|e2d2 c2B2|]\n"
 
@@ -191,17 +191,13 @@ def test_waiting_callers_are_served_first_come_first_served(monkeypatch):
     def wait(client):
         w = pool.acquire(client, time.monotonic() + 60, 60)
         served.append(client)
-        time.sleep(0.05)
         pool.release(w, client, True)
 
     threads = []
     for client in ("b", "c", "d", None):
         threads.append(threading.Thread(target=wait, args=(client,)))
         threads[-1].start()
-        for _ in range(500):  # each is queued before the next arrives
-            if len(pool.waiting) == len(threads):
-                break
-            time.sleep(0.01)
+        wait_for(lambda: len(pool.waiting) == len(threads), 60, f"caller {client!r} queueing")
     pool.release(first, "a", True)
     for thread in threads:
         thread.join(60)

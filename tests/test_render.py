@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import threading
-import time
 import wave
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from abcgen.render import notation
 from abcgen.render import outputs as render
 from abcgen.render import worker
 from abcgen.errors import RenderError
+from conftest import wait_for
 
 CORPUS = Path(music21.__file__).parent / "corpus"
 
@@ -298,15 +298,16 @@ def render_while(action, abc: str, **options):
 
     thread = threading.Thread(target=run)
     thread.start()
-    for _ in range(1000):  # at most 10 s for the job to reach a worker
-        busy = [w for w in list(worker._live) if w in idle and w not in worker.pool().idle]
-        if busy:
-            break
-        time.sleep(0.01)
-    assert busy, "no worker took the job"
-    action(busy[0].process.pid)
+    found = []
+
+    def busy() -> bool:
+        found[:] = [w for w in list(worker._live) if w in idle and w not in worker.pool().idle]
+        return bool(found)
+    wait_for(busy, 120, "a worker taking the job")
+    taken = found[0]
+    action(taken.process.pid)
     thread.join(300)
-    return outcome[0], busy[0].process.pid
+    return outcome[0], taken.process.pid
 
 
 def test_a_worker_killed_from_outside_is_replaced_and_the_tune_still_converts():
@@ -333,10 +334,7 @@ def test_dead_and_stopped_idle_workers_are_replaced_before_the_next_tune():
     os.kill(first.process.pid, signal.SIGKILL)
     os.kill(second.process.pid, signal.SIGSTOP)
     first.process.wait()
-    for _ in range(500):  # a busy machine may take a moment to stop it
-        if worker._proc_stat(second.process.pid)[0] == "T":
-            break
-        time.sleep(0.01)
+    wait_for(lambda: worker._proc_stat(second.process.pid)[0] == "T", 120, "the worker stopping")
     assert render_tune(ENDINGS, wav=False).midi
     assert not {first, second} & set(worker.pool().idle)
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from abcgen.errors import FieldError
+from abcgen.abc import check as abctools
 from abcgen.sampling.sample import Finished, Header, Progress, Sampler, Settings, close_at_last_bar, load_sampler
 from abcgen.learn.vocab import END
 
@@ -23,11 +24,18 @@ def test_greedy_is_deterministic_and_ignores_seed(sampler):
     assert a[0].abc == b[0].abc
 
 
-def test_batched_candidates_match_single_runs_in_shape(sampler):
+def test_batched_candidates_are_whole_different_tunes(sampler):
+    """Each row of a batch is a tune of its own: the header asked for, bars of the right length,
+    ended by the model or closed at its last bar, and not a copy of another row."""
     tunes = sampler.sample(JIG, "", "", Settings(seed=3, max_chars=200, num=4))
     assert len(tunes) == 4
     for t in tunes:
         assert t.abc.startswith("X:7\nT:Test Jig\nM:6/8\nL:1/8\nK:D\n")
+        report = abctools.validate(t.abc)
+        assert report.bars_checked >= 1 and report.bars_ok == report.bars_checked, (t.abc, report.text())
+        assert t.ended or t.closing, t.body
+        assert t.body.rstrip().endswith(("|", "|]", ":|", "||")), t.body
+    assert len({t.body for t in tunes}) >= 3
 
 
 def test_opening_is_kept_verbatim(sampler):

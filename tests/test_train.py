@@ -2,7 +2,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ import torch
 from abcgen import train
 from abcgen.learn import checkpoint
 from abcgen.errors import CheckpointError
-from conftest import PYTHON, ROOT, tiny_overrides
+from conftest import PYTHON, ROOT, tiny_overrides, wait_for
 
 
 def run_tiny(small_book, out, **extra):
@@ -40,6 +39,7 @@ def test_training_is_deterministic(small_book, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(small_book, tmp_path):
     """SIGKILL a run mid-way, resume it, and end with exactly the weights of a run never stopped."""
     steps = dict(max_steps=400, eval_every=10, patience=1000)
@@ -47,12 +47,9 @@ def test_resume_after_kill_matches_uninterrupted_run(small_book, tmp_path):
     out = tmp_path / "killed"
     args = [PYTHON, "-m", "abcgen.train", "--config", "configs/tiny.yaml", *tiny_overrides(small_book, out, **steps)]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        log = out / "log.csv"
-        if log.exists() and len(log.read_text().splitlines()) >= 4:   # 3 evaluations saved
-            break
-        time.sleep(0.05)
+    log = out / "log.csv"
+    wait_for(lambda: proc.poll() is not None or (log.exists() and len(log.read_text().splitlines()) >= 4),
+             600, "three evaluations saved")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = checkpoint.read(out / "latest.pt")
@@ -100,6 +97,7 @@ def test_corrupt_truncated_and_unsafe_checkpoints(small_book, tmp_path):
         checkpoint.load(tmp_path / "mismatch.pt")
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_on_cpu(small_book, tmp_path):
     out = tmp_path / "ddp"
     with socket.socket() as sock:                     # a free loopback port for the rendezvous

@@ -245,14 +245,7 @@ class Lexer:
         """Whether `c` continues the pending token (then it is taken into it)."""
         kind, text = p.kind, p.text
         if kind in _GROUP_CLOSE:                     # a group runs to its closing character
-            close = _GROUP_CLOSE[kind] or text[0]
-            grown = text + c
-            if c == close:
-                self.pending = None
-                self._emit(kind, grown, p.start)
-                return True
-            self.pending = p._replace(text=grown)
-            return True
+            return self._group(p, c)
         if kind == "comment":
             ok = True
         elif kind == "accidental":
@@ -302,6 +295,17 @@ class Lexer:
         if ok:
             self.pending = Pending(kind, text + c, p.start)
         return ok
+
+    def _group(self, p: Pending, c: str) -> bool:
+        """A character inside a group (quote, grace notes, inline field, decoration): taken in, and
+        the group handed back when `c` closes it."""
+        grown = p.text + c
+        if c == (_GROUP_CLOSE[p.kind] or p.text[0]):
+            self.pending = None
+            self._emit(p.kind, grown, p.start)
+        else:
+            self.pending = p._replace(text=grown)
+        return True
 
     def _flush(self, p: Pending) -> None:
         """Emit a complete pending token; what its pattern does not take is read again."""

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from abcgen.abc import reader as abcreader
+from abcgen.abc.policy import LOOP_RUN, LOOP_SHARE, beats   # the writer's own: one definition of each
 from abcgen.judge.reading import Bar, Note
 
 MAX_PLAYED = 4096  # bars: a bound on expanding repeats, far above any real tune
-LOOP_RUN = 3       # one bar played this many times running is a loop, not a tune
-LOOP_SHARE = 0.25  # ... and so is one bar making up more than this share of the tune
 FEW_BARS = 4       # a tune of this many different bars or fewer goes round in circles
 
 
@@ -127,19 +126,6 @@ def plays_as(parts: list[Part], owner: list[int], order: list[int]) -> str:
 
 # ----------------------------------------------------------------------------------------
 # cadences
-
-def beats(meter: str, bar_length: Fraction | None) -> list[Fraction]:
-    """Where a bar's beats fall, from its start: each dotted quarter of 6/8, 9/8 and 12/8, each
-    quarter of 2/2 and x/4, each eighth of 3/8; only the downbeat in free or odd meters."""
-    if bar_length is None:
-        return [Fraction(0)]
-    top, _, bottom = {"C": "4/4", "C|": "2/2"}.get(meter, meter).partition("/")
-    if not (top.isdigit() and bottom.isdigit()) or int(bottom) == 0:
-        return [Fraction(0)]
-    top, bottom = int(top), int(bottom)
-    step = Fraction(3, bottom) if bottom >= 8 and top % 3 == 0 and top > 3 else Fraction(1, max(4, bottom))
-    return [step * k for k in range(int(bar_length / step))] or [Fraction(0)]
-
 
 def cadence(bars: list[Bar], meter: str) -> Note | None:
     """The note a passage lands on: in its last bar with notes, the one sounding on the last beat

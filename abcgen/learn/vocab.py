@@ -3,9 +3,8 @@
 The vocabulary is built from the training text and stored in the checkpoint, so a model always
 travels with the exact mapping it was trained with.
 """
+from abcgen.abc.tune import END  # noqa: F401 - the end-of-tune symbol; never occurs in normalized ABC
 from abcgen.errors import FieldError
-
-END = "\x04"  # end-of-tune symbol; never occurs in normalized ABC
 
 
 class Vocab:

@@ -5,7 +5,7 @@ header (`X:1`, L, M, K, spelled as in the training text) and the opening. The LS
 carried, so each new character costs one step, and all candidates are sampled together as one
 batch. Masks keep the model from writing
 what would break the tune: header-field lines and blank lines in the body, and everything a bar
-clock (`abcgen.sampling.clock`) that follows each tune as it is written forbids: overfull or short bars,
+tune state (`abcgen.abc.tune`) that follows each tune as it is written forbids: overfull or short bars,
 unreadable note lengths, unclosed groups, and, for a requested form, section ends in the wrong
 place. A tune ends at the end-of-tune symbol; at the length cap it is closed at its last complete
 bar. Same seed and settings give the same tunes.
@@ -21,8 +21,8 @@ import torch
 
 from abcgen.abc import header as abcfields
 from abcgen.abc import form as formtools
-from abcgen.sampling.clock import BarClock
-from abcgen.sampling.rules import allows
+from abcgen.abc.accepts import allows, next_state
+from abcgen.abc.tune import TuneState
 from abcgen.errors import FieldError
 from abcgen.learn.model import CharLSTM, repeat_state
 from abcgen.tune_types import ALIASES, MELODY_RANGE, TUNE_TYPES
@@ -165,7 +165,7 @@ class Row:
     """One candidate while it is written. All rows are sampled as one batch, but each is at its
     own place: still writing its form code or already its body, with characters of its own forced
     on it and its own bar clock masking what it may write next."""
-    clock: BarClock           # follows the body as it is written; its state picks the body mask
+    clock: TuneState          # the body as written so far; what may come next picks the body mask
     code: str                 # the control code: the requested one, then what the model added
     body: str = ""            # the music so far (opening included), without the header
     phase: str = "body"       # "code" while the model writes its form, then "body"
@@ -282,7 +282,7 @@ class Sampler:
                         row.accepted = bool(accept(self._finish(header, row)))
                     continue
                 row.body += c
-                row.clock.feed(c)
+                row.clock = row.clock.feed(c)
                 row.written += 1
                 if row.written >= settings.max_chars:
                     row.done = True
@@ -346,10 +346,10 @@ class Sampler:
                 picks[r] = self.vocab.index[row.forced.pop(0)]
         return picks
 
-    def _body_mask(self, clock: BarClock) -> torch.Tensor:
-        """What may come next in the body, as the bar clock rules (`abcgen.sampling.clock`): an additive
-        mask, 0 where allowed and -inf where forbidden, cached per clock state."""
-        key = clock.state()
+    def _body_mask(self, clock: TuneState) -> torch.Tensor:
+        """What may come next in the body (`abcgen.abc.accepts`): an additive mask, 0 where allowed
+        and -inf where forbidden, cached per value of `next_state`."""
+        key = next_state(clock)
         mask = self.masks.get(key)
         if mask is None:
             allowed = [allows(key, c) for c in self.vocab.chars]
@@ -369,10 +369,10 @@ class Sampler:
         return Candidate(header=header, code=row.code, body=body, ended=row.ended, closing=closing)
 
 
-def _clock(header: Header, request: formtools.Request) -> BarClock:
-    """A bar clock for a tune under `header` and a requested form, with cadences in its key and
+def _clock(header: Header, request: formtools.Request) -> TuneState:
+    """The state of a tune under `header` and a requested form, with cadences in its key and
     melodies kept in a fiddle's range."""
-    return BarClock(header.meter, header.unit, request.sections, list(request.bars), request.repeats,
+    return TuneState(header.meter, header.unit, request.sections, list(request.bars), request.repeats,
                     request.full_bars, header.key, *MELODY_RANGE)
 
 

@@ -1,113 +1,34 @@
-"""Follow a tune body as the model writes it, one character at a time: where the writer is in the
-bar, the part and the requested form, and what it has left open.
+"""One tune state, in the shape of lark's interactive parser: `TuneState.feed(c)` reads one
+character of a tune body and returns the next state (the old one is left as it was), so a writer
+can keep, share or try states freely. The state knows where the tune is in its bar, its part, its
+repeats and the requested form, and what it has left open.
 
 The body is read by the same `Lexer` and `Measure` as the validator (`abcgen.abc.reader`), so a
 note, a chord, a tuplet or a broken rhythm is what the validator will read, and bar lengths are the
-same exact Fractions. The clock adds what only a writer needs: pickups and the bars that complete
-them, parts and repeats, the requested form, cadences and range. `abcgen.sampling.rules` turns this
-into what may come next (`BarClock.state()` and `allows`); the validator has the last word.
+same exact Fractions. What may come next is answered from the state by `abcgen.abc.accepts`
+(the grammar) and `abcgen.abc.policy` (the writer's named checks: form, cadence, range, chords,
+loops); the validator has the last word.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from abcgen.abc import header as abc_fields
+from abcgen.abc import policy
+from abcgen.abc.policy import pitch_index, tonic_letters
 from abcgen.abc.reader import NOTE_RE, ONE, TUPLET_RE, Lexer, Measure, Pending, Token, chord_multiplier, multiplier
-from abcgen.sampling.rules import Next, next_state
+from abcgen.abc.tune_parts import Asked, Links, Repeats, Section
 
 NOTE_LETTERS = frozenset("ABCDEFGabcdefg")
 DECORATION_CHARS = frozenset(".~HLMOPSTuvk")  # what marks the next note (the one-letter decorations)
-STEPS = "CDEFGAB"
 OPEN_NOTE = ("note", "rest")
+END = "\x04"       # the end of a tune, as the writer says it (never part of ABC text)
 
 
-@lru_cache(maxsize=256)
-def pitch_index(note: str) -> int:
-    """Diatonic steps from C0 of an ABC pitch ("G," -> 25, "c" -> 35, "e'" -> 44)."""
-    letter = note[0]
-    octave = (4 if letter.isupper() else 5) - note.count(",") + note.count("'")
-    return octave * 7 + STEPS.index(letter.upper())
-
-
-def tonic_letters(key: str | None) -> tuple[str, frozenset] | None:
-    """(the mode's final, the letters of its tonic triad) for a canonical K: value, or None
-    (no key, a Highland pipes or free key)."""
-    if not key or key[0] not in STEPS:
-        return None
-    i = STEPS.index(key[0])
-    return key[0], frozenset(STEPS[(i + k) % 7] for k in (0, 2, 4))
-
-
-@dataclass(frozen=True)
-class Asked:
-    """What the tune is asked to be: a form (sections, bars per section, which repeat, bars counted
-    as musicians count them), a key's cadence and a melody's range."""
-    sections: int | None = None
-    bars: tuple[int | None, ...] = ()
-    repeats: tuple[bool, ...] = ()
-    full_bars: bool = False
-    cadence: tuple[str, frozenset] | None = None   # the mode's final and its tonic triad
-    low: int | None = None                         # the range as pitch_index values
-    high: int | None = None
-
-    @cached_property
-    def form(self) -> bool:
-        """Whether a form is asked for at all."""
-        return self.sections is not None or any(b is not None for b in self.bars)
-
-
-@dataclass
-class Section:
-    """Where the writer is in the parts (sections) of the tune."""
-    done: int = 0                 # sections written, each with notes
-    ends: int = 0                 # section ends (delimiters) written
-    lines: int = 0                # plain bar lines since the section's first note
-    bars: int = 0                 # bars closed in the section
-    has_notes: bool = False
-    opened_short: bool = False    # the section opened with a short bar (a pickup)
-
-    def end(self) -> None:
-        """A section delimiter: the next section begins."""
-        self.done += self.has_notes
-        self.ends += 1
-        self.lines, self.bars, self.has_notes, self.opened_short = 0, 0, False, False
-
-
-@dataclass
-class Links:
-    """What the notes written so far ask of the next ones: ties, broken rhythms, tuplets and
-    decorations."""
-    exact: str | None = None          # the length suffix the note being written must have
-    broken_suffix: str | None = None  # ... that the second note of A>B must have (A's)
-    broken_next: bool = False         # a broken rhythm waits for its second note
-    tuplet_suffix: str | None = None  # a tuplet's notes all have its first note's length
-    tuplet_first: bool = False        # a tuplet just began: its first note sets that length
-    tie_letter: str | None = None     # a tie waits for this note
-    tie_octave: int = 0               # ... written with this many octave marks
-    octave_target: int | None = None  # a tied-to note must repeat the marks
-    deco: bool = False                # a decoration waits for its note
-    decos: str = ""                   # decorations written since the last note
-    note_decos: str = ""              # ... and those on the note being written
-    last_suffix: str = ""             # the length written after the last note finished
-    last_pitch: str | None = None     # letter of the last note ("" for a rest, a chord or an accidental)
-
-
-@dataclass
-class Repeats:
-    """Repeat signs and endings written so far."""
-    open: bool = False            # a "|:" waits for its ":|"
-    reopened: bool = False        # ... and it was opened by ":|:" or "::" (abc2midi then reads no "|1")
-    closed: int = 0               # repeats closed so far
-    just_closed: bool = False     # a repeat just closed and no note came since
-    first_ending: bool = False    # a first ending waits for its second
-    ending_open: bool = False     # a first ending waits for the ":|" that closes it
-    second_ending: bool = False   # a second ending is being written (it ends at "||" or "|]")
-
-
-class BarClock:
-    """Where the writer is in the current bar, part and form, and what it has left open."""
+class TuneState:
+    """Where a tune is in its bar, part and form, and what it has left open. Never changed once
+    made: `feed` returns a new state."""
 
     def __init__(self, meter: str = "4/4", unit: str = "1/8", sections: int | None = None,
                  bars: list[int | None] = (), repeats: tuple[bool, ...] = (), full_bars: bool = False,
@@ -132,16 +53,37 @@ class BarClock:
         self.need_plain = False           # the section goes on: the "|" just written must stay plain
         self.blank = True                 # only bar lines and spaces since the last bar line
         self.ended = False                # "|]" was written: only the end may follow
+        self.bar_text = ""                # the current bar as written, without spaces
+        self.recent: tuple[str, ...] = ()     # the last full bars, as written (policy.LOOP_RUN - 1)
+        self.bar_counts: dict[str, int] = {}  # full bar as written -> times; replaced, never changed
+        self.looping: frozenset = frozenset()  # bars the writer may not write next (policy.looping_bars)
+        self.landed: str | None = None    # the note the last closed bar lands on (policy.beats)
+        self.onsets: tuple = ()           # (onset, letter, pitched) of each note in the current bar
         self._now_cache: tuple[Measure, Fraction] | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
-    def feed_text(self, text: str) -> "BarClock":
+    def feed_text(self, text: str) -> "TuneState":
+        """The state after every character of `text`."""
+        state = self._copy()
         for c in text:
-            self.feed(c)
-        return self
+            state._read(c)
+        return state
 
-    def feed(self, c: str) -> None:
+    def feed(self, c: str) -> "TuneState":
+        """The state after one more character; this one is left as it was."""
+        state = self._copy()
+        state._read(c)
+        return state
+
+    def _copy(self) -> "TuneState":
+        twin = _clone(self)
+        for name in ("lexer", "repeats", "links", "section", "measure"):
+            setattr(twin, name, _clone(getattr(self, name)))
+        twin.lexer._out = []
+        return twin
+
+    def _read(self, c: str) -> None:
         prev, prev2 = self.prev, self.prev2
         self.prev, self.prev2 = c, prev
         self._now_cache = None
@@ -152,6 +94,8 @@ class BarClock:
         self.plain_pending = False
         if c not in " \n|:]":
             self.blank = False
+        if c not in " \n":
+            self.bar_text += c
         was = self.lexer.pending
         for token in self.lexer.feed(c):
             self._complete(token)
@@ -207,6 +151,8 @@ class BarClock:
         kind = token.kind
         if kind in ("note", "rest", "chord"):
             in_tuplet = self.measure.tuplet_left > 0
+            if self.asked.cadence is not None:
+                self.onsets += ((self.measure.length, self.links.last_pitch or "", kind != "rest"),)
             self.measure.note(multiplier(token) or ONE)
             self.links.last_suffix = _suffix(kind, token.text)
             if self.links.tuplet_first:
@@ -296,6 +242,15 @@ class BarClock:
             self._now_cache = (m, base)
         return self._now_cache
 
+    def landing_now(self) -> str | None:
+        """The note the current bar would land on if it closed here (`policy.landing`)."""
+        m, _ = self.now()
+        onsets = self.onsets
+        p = self.lexer.pending
+        if self._open_note(p):
+            onsets += ((m.length - m.last, self.links.last_pitch or "", p.kind != "rest"),)
+        return policy.landing(m.meter, policy.bar_length_now(self), onsets, m.length, self.links.last_pitch)
+
     @property
     def used(self) -> Fraction:
         """What the current bar holds, the note being written included, in whole notes."""
@@ -355,8 +310,11 @@ class BarClock:
     def _bar_line(self, after_colon: bool = False) -> None:
         """A "|" (`after_colon`: the end of ":|", which always ends a section)."""
         if self.notes:
+            if self.asked.cadence is not None:   # before the section moves on: the bar's own length
+                self.landed = policy.landing(self.measure.meter, policy.bar_length_now(self), self.onsets,
+                                             self.measure.length, self.links.last_pitch)
             first_of_section = self.section.bars == 0
-            need = self.form_needs()
+            need = policy.form_needs(self)
             if after_colon:
                 self._end_section()
             elif self.section.has_notes:
@@ -378,13 +336,24 @@ class BarClock:
             self.bars += 1
             self.last_bar = used
             self.left_delim = after_colon
+            if kind == "full":
+                self._count_bar(self.bar_text.rstrip("|:"))
         else:
             self.left_delim = self.left_delim or self.bars > 0   # "||"
         self.measure.close()
+        self.onsets = ()
+        self.bar_text = ""
         self._now_cache = None
         self.notes = 0
         self.closing = self.blank = True
         self.links.deco = False
+
+    def _count_bar(self, text: str) -> None:
+        """A full bar closed: what the loop check (`policy.looping_bars`) reads."""
+        text = text.lstrip(":|]0123456789")
+        self.recent = (self.recent + (text,))[1 - policy.LOOP_RUN:]
+        self.bar_counts = {**self.bar_counts, text: self.bar_counts.get(text, 0) + 1}
+        self.looping = policy.looping_bars(self)
 
     def _end_section(self) -> None:
         self.section.end()
@@ -400,61 +369,6 @@ class BarClock:
         except Exception:  # noqa: BLE001 - a bad inline field is the validator's to report
             return
 
-    # -- the form --------------------------------------------------------------------------------
-
-    def form_needs(self, ahead: int = 0) -> str | None:
-        """What the bar line closing the current bar (or the bar `ahead` bars later) must be under
-        the requested form: a "delimiter" (the section has its bars), "plain" (it has not), or
-        None (free)."""
-        if not self.asked.form:
-            return None
-        k = self.section.done
-        bars = self.asked.bars[k] if k < len(self.asked.bars) else None
-        if bars is None:
-            return None
-        bars += self.asked.full_bars and self.section.opened_short     # a pickup is on top of the full bars
-        return "delimiter" if self.section.lines + 1 + ahead >= bars else "plain"
-
-    def next_bar_ends_part(self) -> bool:
-        """Under a form, whether the bar after this one is its part's last."""
-        return self.form_needs(ahead=1) == "delimiter"
-
-    def part_repeats(self) -> bool:
-        """Whether the current section of the requested form is written |: ... :|."""
-        k = self.section.done
-        return k < len(self.asked.repeats) and self.asked.repeats[k]
-
-    def last_bar_of_part(self) -> bool:
-        return self.form_needs() == "delimiter"
-
-    def bar_length_now(self) -> Fraction | None:
-        """The current bar's length; a musician's part that opened with a pickup ends with a bar
-        that much shorter."""
-        if self.bar_len is not None and self.asked.full_bars and self.section.opened_short and self.last_bar_of_part():
-            return self.bar_len - self.part_pickup
-        return self.bar_len
-
-    def final_ok(self) -> bool:
-        """The tune may end here as far as its cadence and parts go."""
-        if self.asked.cadence is None:
-            return True
-        parts = self.section.done + (1 if self.section.has_notes else 0)
-        return self.links.last_pitch == self.asked.cadence[0] and (self.asked.form or parts >= 2)
-
-    def cadence_letters(self) -> frozenset | None:
-        """The notes that may end the current bar, when it ends a part under a requested form."""
-        if self.asked.cadence is None or not self.asked.form or not self.last_bar_of_part():
-            return None
-        last = self.asked.sections is not None and self.section.done + 1 >= self.asked.sections
-        return frozenset(self.asked.cadence[0]) if last else self.asked.cadence[1]
-
-    def form_done_after_delimiter(self) -> bool:
-        """Whether the delimiter being written ends the last requested section."""
-        return self.asked.sections is None or self.section.done + 1 >= self.asked.sections
-
-    def form_done(self) -> bool:
-        return self.asked.sections is not None and self.section.done >= self.asked.sections
-
     def short_kind(self) -> str | None:
         """Which pickup the current bar may be if it closed now: "full" when it is not short."""
         used = self.used
@@ -466,21 +380,31 @@ class BarClock:
             return "part pickup"             # completes the short bar that ended the last part
         room = self.bar_len - used
         if any(p > 0 and room == p for p in (self.pickup, self.part_pickup)) \
-                and self.form_needs() != "plain":
+                and policy.form_needs(self) != "plain":
             return "completes"
         return None
 
-    def in_range(self, marks: int) -> bool:
-        """Whether the note being written, with `marks` octave marks, stays in the range."""
-        letter, step = self.letter, 7 * marks
-        if letter.isupper():
-            return self.asked.low is None or pitch_index(letter) - step >= self.asked.low
-        return self.asked.high is None or pitch_index(letter) + step <= self.asked.high
 
-    def state(self) -> Next:
-        """What may come next (`abcgen.sampling.rules`): hashable, so the sampler caches one mask per
-        value."""
-        return next_state(self)
+
+_CLONERS: dict[type, object] = {}      # class -> its copier, written once from a fresh instance's attributes
+_SAMPLE_ARGS = {Measure: ("4/4", Fraction(1, 8))}
+
+
+def _clone(obj):
+    """A shallow copy, attribute by attribute. Copying `__dict__` whole would make every later
+    attribute read on both objects slower (CPython then keeps their attributes in a plain dict),
+    and a loop of setattr costs the sampler more than the copy is worth, so each class gets a
+    copier written out once: `twin.a = obj.a; twin.b = obj.b; ...`."""
+    cls = type(obj)
+    copier = _CLONERS.get(cls)
+    if copier is None:
+        names = vars(cls(*_SAMPLE_ARGS.get(cls, ())))
+        lines = "".join(f"    twin.{name} = obj.{name}\n" for name in names)
+        code = f"def copier(obj):\n    twin = new(cls)\n{lines}    return twin\n"
+        scope = {"new": cls.__new__, "cls": cls}
+        exec(code, scope)  # noqa: S102 - the code is built from the class's own attribute names
+        copier = _CLONERS[cls] = scope["copier"]
+    return copier(obj)
 
 
 def _marks(text: str) -> int:
