@@ -126,3 +126,15 @@ def test_the_command_line_keeps_bars_and_writes_the_rest_in_the_tunes_form(check
     assert body.startswith(kept)
     assert body != split_tune(JIG)[1]
     assert tune_form(out) == "AABB", out
+
+
+def test_the_request_keeps_bars_of_a_whole_tune_as_the_api_and_command_line_ask():
+    from abcgen.request import Request
+    r = Request.read({"opening": JIG, "keep_bars": "4", "seed": 3})
+    assert r.opening == kept_bars(JIG, 4) and r.form == "AABB"
+    assert (r.header.title, r.header.meter, r.header.key, r.header.tempo) == ("Kept", "6/8", "D", "3/8=110")
+    assert Request.read({"opening": JIG, "keep_bars": "A"}).opening == first_part(JIG)
+    assert Request.read({"opening": JIG, "keep_bars": "4", "form": "AB 16"}).form == "AB 16"
+    with pytest.raises(FieldError) as e:
+        Request.read({"opening": JIG, "keep_bars": "40"})
+    assert e.value.field == "keep_bars"

@@ -137,7 +137,8 @@ def _values(form: Form):
 
 
 _HOW_TO = (
-    "write the form as codes in this order: S:<sections 1-8>, B:<bars of section 1>, "
+    "name the parts as musicians do: AABB (two parts, each played twice), AABBCC, AB, ABC, and "
+    "'AABB 16' for 16-bar parts; or write the form as codes in this order: S:<sections 1-8>, B:<bars of section 1>, "
     "then for each later section one E:<similarity 0-10> per earlier section and its B:<bars 1-32>, "
     "e.g. 'S:2 B:8 E:5 B:8'"
 )

@@ -96,9 +96,9 @@ def kept_bars(abc: str, n: int) -> str:
     body_start, bars = _numbered(abc)
     last = bar_count(abc)
     if not isinstance(n, int) or n < 1:
-        raise FieldError("keep", "give the number of the last bar to keep, from 1 up")
+        raise FieldError("keep_bars", "give the number of the last bar to keep, from 1 up")
     if n >= last:
-        raise FieldError("keep", f"the tune has {last} bars; keep fewer than that, so there is a rest to "
+        raise FieldError("keep_bars", f"the tune has {last} bars; keep fewer than that, so there is a rest to "
                                  "write again" if last else "the tune has no complete bar to keep")
     bar = next(b for b in bars if b.number == n)
     end = bar.end + len(bar.right)
@@ -112,5 +112,5 @@ def first_part(abc: str) -> str:
         following = bars[i + 1] if i + 1 < len(bars) else None
         if is_section_delimiter(bar.right) and not (following and following.ending) and following:
             return abc[body_start:bar.end + len(bar.right)]
-    raise FieldError("keep", "the tune has only one part (no repeat sign or double bar line ends a part "
+    raise FieldError("keep_bars", "the tune has only one part (no repeat sign or double bar line ends a part "
                              "before its end); choose a bar to keep instead")

@@ -50,6 +50,7 @@ class Header:
     title: str = ""
     x: int = 1
     kind: str = ""      # the tune type (R:), as the tune-type table names it; "" for none
+    key_as_typed: str = ""   # the key as the musician spelled it ("Em"), shown in the tune; `key` is canonical
 
     @classmethod
     def parse(cls, meter="4/4", unit="1/8", key="D", tempo=None, title="", x=1, kind="") -> "Header":
@@ -68,7 +69,7 @@ class Header:
         return cls(meter=abcfields.parse_meter(str(meter or "")), unit=abcfields.parse_unit(str(unit or "")),
                    key=abcfields.parse_key(str(key or "")),
                    tempo=abcfields.parse_tempo(str(tempo)) if tempo not in (None, "") else None,
-                   title=title.strip(), x=x, kind=type_name(kind))
+                   title=title.strip(), x=x, kind=type_name(kind), key_as_typed=_as_typed(key))
 
     def prompt(self) -> str:
         """The header in the training text's own spelling (`abcgen.learn.data`): no tempo, `M:C` as
@@ -80,7 +81,13 @@ class Header:
         t = f"T:{self.title}\n" if self.title else ""
         r = f"R:{self.kind}\n" if self.kind else ""
         q = f"Q:{self.tempo}\n" if self.tempo else ""
-        return f"X:{self.x}\n{t}{r}M:{self.meter}\nL:{self.unit}\n{q}K:{self.key}\n"
+        return f"X:{self.x}\n{t}{r}M:{self.meter}\nL:{self.unit}\n{q}K:{self.key_as_typed or self.key}\n"
+
+
+def _as_typed(key) -> str:
+    """A key's own spelling, where it is a plain ABC key name ("Em", "Dmix", "F#m"); else ""."""
+    text = str(key or "").strip()
+    return text if re.fullmatch(r"[A-G][#b]?(?:m|min|maj|mix|dor|phr|lyd|loc|ion|aeo)?", text, re.I) else ""
 
 
 def type_name(kind) -> str:
@@ -177,6 +184,11 @@ class Row:
     accepted: bool = False    # `accept` said yes to it (only asked once the model ended it)
 
 
+# A header field written among the notes ("dAF K:G"): a letter after a space, a colon, and no bar line
+# (a note before ":|" is music); inline fields [K:G] and chord symbols are taken out first.
+_FIELD_INSIDE = re.compile(r"(?:(?<=\s)|^)[A-Za-z]:(?![|:\]])[^\s|]*")
+
+
 def check_opening(opening: str, vocab: Vocab) -> str:
     """The opening as the model will read it: lines of music, no header fields, known characters."""
     opening = (opening or "").replace("\r\n", "\n").replace("\r", "\n")
@@ -185,9 +197,14 @@ def check_opening(opening: str, vocab: Vocab) -> str:
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in opening.split("\n")]
     lines = [line for line in lines if line]
     for i, line in enumerate(lines, 1):
-        if re.match(r"^[A-Za-z]:", line):
+        if re.match(r"^[A-Za-z]:(?![|:])", line):
             raise FieldError("opening", f"line {i} ({line[:20]!r}) is a header field; put header values "
                                         "in their own fields and only notes in the opening")
+        inside = _FIELD_INSIDE.search(re.sub(r'"[^"]*"|\[[A-Za-z]:[^\]]*\]', " ", line))
+        if inside:
+            raise FieldError("opening", f"holds a header field, {inside.group(0)}, inside the music of line {i}; "
+                                        "put header values in their own fields (K: key, M: meter, ...) and "
+                                        "only notes in the opening")
     text = "\n".join(lines)
     vocab.encode(text, field="opening")
     return text
