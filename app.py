@@ -213,10 +213,13 @@ def build(composer: Composer) -> gr.Blocks:
                                                  info="Pick one to bring it back")
                         book_btn = gr.Button("Download them all as one ABC tune book", elem_id="tune-book")
                         ui.book = gr.File(label="Tune book", interactive=False, elem_id="tune-book-file")
-                    with gr.Tab("Share", elem_id="share-tab"):
-                        share_btn = gr.Button("Make a link to these settings and this tune", elem_id="share")
-                        ui.share_link = gr.Textbox(label="Link: opens this tune and these settings anywhere",
-                                                   buttons=["copy"], interactive=False, elem_id="share-link")
+                # Share under the tabs, not in one: one tap away on a phone, where a fifth tab hides under "…".
+                with gr.Row(equal_height=True, elem_id="share-row"):
+                    share_btn = gr.Button("Share: a link to these settings and this tune", scale=1, min_width=150,
+                                          elem_id="share")
+                    ui.share_link = gr.Textbox(label="Link: opens this tune and these settings anywhere",
+                                               buttons=["copy"], interactive=False, scale=2, min_width=150,
+                                               elem_id="share-link")
         ui.link_in = gr.Textbox("", visible=False)  # the #fragment of the address the page was opened at
 
         # The stable API: hidden inputs named by `compose`'s parameters, their values the defaults.
