@@ -32,11 +32,11 @@ def evaluate(model, vocab, tunes, seq_len: int = 256, tracks: int = 16) -> dict:
         except FieldError:
             skipped += 1       # a character the model never saw: it cannot be scored fairly
             continue
-        pairs.append((code, t.abc))
+        pairs.append((code, t.abc, t.item[2] if model.config.kinds else 0))
     if not pairs:
         raise DataError("no tune could be scored (all contain characters outside the model's vocabulary)")
-    ids, scored = batching.tune_tracks(pairs, vocab, tracks)
-    nats, count = evaluate_stream(model, ids, scored, seq_len, torch.device("cpu"))
+    nats, count = evaluate_stream(model, *batching.tune_tracks(pairs, vocab, tracks), seq_len,
+                                  torch.device("cpu"))
     return {"tunes": len(pairs), "chars": count, "bits_per_char": nats / math.log(2),
             "nats_per_char": nats, "skipped": skipped}
 

@@ -40,7 +40,8 @@ DEFAULTS = {
     "export": None,            # copy of the best model (weights only) written here at the end
     "seed": 1234,
     "model": {"embedding_dim": 64, "hidden_size": 512, "num_layers": 2, "dropout": 0.2,
-              "memory": 0, "memory_dim": 128},   # memory > 0: copy memory over the tune so far
+              "memory": 0, "memory_dim": 128,    # memory > 0: copy memory over the tune so far
+              "kinds": 0, "kind_dim": 16},       # kinds > 0: the tune type heard at every step
     "batch_size": 64,          # parallel tracks of the packed stream (per process)
     "seq_len": 200,            # characters per window (truncated BPTT length)
     "lr": 2e-3,
@@ -153,23 +154,24 @@ def epoch_tracks(tunes, vocab: Vocab, epoch: int, cfg: dict, rank: int, world: i
     """This process's tracks for one epoch: tunes in an order fixed by (seed, epoch)."""
     g = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)
     order = torch.randperm(len(tunes), generator=g).tolist()
-    ids, scored = batching.encode_stream([(tunes[i].prefix, tunes[i].abc) for i in order], vocab)
-    ids, scored = batching.to_tracks(ids, scored, cfg["batch_size"] * world)
+    stream = batching.encode_stream([tunes[i].item for i in order], vocab)
+    tracks = batching.to_tracks(*stream, cfg["batch_size"] * world)
     rows = slice(rank * cfg["batch_size"], (rank + 1) * cfg["batch_size"])
-    return ids[rows], scored[rows]
+    return tuple(t[rows] for t in tracks)
 
 
 @torch.no_grad()
-def evaluate_stream(model: CharLSTM, ids: torch.Tensor, scored: torch.Tensor, seq_len: int,
-                    device: torch.device) -> tuple[float, int]:
+def evaluate_stream(model: CharLSTM, ids: torch.Tensor, scored: torch.Tensor, kinds: torch.Tensor,
+                    seq_len: int, device: torch.device) -> tuple[float, int]:
     """(mean nats per scored character, number of scored characters) with state carried."""
     model.eval()
     total, count, state = 0.0, 0, None
     last = ids.shape[1] - 1
     for s in range(0, last, seq_len):
         e = min(s + seq_len, last)
-        x, y, m = (t.to(device) for t in (ids[:, s:e], ids[:, s + 1:e + 1], scored[:, s + 1:e + 1]))
-        logits, state = model(x, state)
+        x, y, m, k = (t.to(device) for t in (ids[:, s:e], ids[:, s + 1:e + 1], scored[:, s + 1:e + 1],
+                                             kinds[:, s:e]))
+        logits, state = model(x, state, kinds=k)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
         total += loss[m.reshape(-1)].sum().item()
         count += int(m.sum())
@@ -195,7 +197,7 @@ def train(cfg: dict, resume: bool = False) -> dict:
         raise SystemExit(f"{cfg['data']}: no {'validation' if corpus.train else 'training'} tunes; "
                          f"use a larger source")
     vocab = Vocab.from_texts(t.text for t in corpus.train + corpus.valid)
-    val_ids, val_scored = batching.tune_tracks([(t.prefix, t.abc) for t in corpus.valid], vocab, cfg["eval_tracks"])
+    val_tracks = batching.tune_tracks([t.item for t in corpus.valid], vocab, cfg["eval_tracks"])
 
     model = CharLSTM(ModelConfig(vocab_size=len(vocab), end_id=vocab.end_id, **cfg["model"])).to(device)
     if cfg["init_from"] and not (resume and (out / "latest.pt").exists()):
@@ -244,11 +246,11 @@ def train(cfg: dict, resume: bool = False) -> dict:
                 tracks = epoch_tracks(corpus.train, vocab, st["epoch"], cfg, rank, world)
                 n_windows = batching.num_windows(tracks[0].shape[1], cfg["seq_len"])
             model.train()
-            x, y, _ = (t.to(device) for t in batching.window(*tracks, st["window"], cfg["seq_len"]))
+            x, y, _, k = (t.to(device) for t in batching.window(*tracks, st["window"], cfg["seq_len"]))
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(st["step"], cfg)
             with amp:
-                logits, hidden = ddp(x, hidden)
+                logits, hidden = ddp(x, hidden, kinds=k)
                 loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -264,7 +266,7 @@ def train(cfg: dict, resume: bool = False) -> dict:
             if st["step"] % cfg["eval_every"] == 0 or st["step"] == cfg["max_steps"]:
                 now = time.time()
                 st["elapsed"] += now - t0
-                val, _ = evaluate_stream(model, val_ids, val_scored, cfg["seq_len"], device)
+                val, _ = evaluate_stream(model, *val_tracks, cfg["seq_len"], device)
                 row = {"step": st["step"], "epoch": st["epoch"], "lr": lr_at(st["step"] - 1, cfg),
                        "train_nats": run_loss / run_n, "train_bpc": run_loss / run_n / LN2,
                        "val_nats": val, "val_bpc": val / LN2, "elapsed_s": round(st["elapsed"], 1),
@@ -319,6 +321,9 @@ def warm_start(model: CharLSTM, vocab: Vocab, path: str) -> None:
                              f"use the same model settings")
         if value.shape == state[name].shape and name.split(".")[0] not in ("embedding", "head"):
             state[name] = value
+        elif name == "lstm.weight_ih_l0" and value.shape[0] == state[name].shape[0]:
+            state[name].zero_()              # the type's new inputs start silent: the same model
+            state[name][:, :value.shape[1]] = value
         elif name.split(".")[0] in ("embedding", "head") and value.shape[1:] == state[name].shape[1:]:
             state[name][new_ids] = value[old_ids]
         else:

@@ -57,6 +57,15 @@ ALIASES = {"single jig": "jig", "double jig": "jig", "hop jig": "slip jig", "sli
            "fling": "strathspey"}
 
 
+def kind_id(name: str) -> int:
+    """The id a model hears for a type: its place in the table, from 1; 0 for none. Appending a
+    type keeps the ids of the others, so a trained model still reads them."""
+    return list(TUNE_TYPES).index(name) + 1 if name in TUNE_TYPES else 0
+
+
+KINDS = len(TUNE_TYPES) + 1   # type ids a model conditioned on the type knows (kind_id)
+
+
 def tune_type(name: str | None) -> TuneType | None:
     """The type a name or R: field means ("Slip Jig", "double jig"), or None."""
     if not name:

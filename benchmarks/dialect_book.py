@@ -3,7 +3,7 @@ books write ABC: `!` for line breaks (several score lines on one text line), key
 (`K:D Major`, `K:A Dorian`, `K:Em`), `M:C|` and `M:C` for 2/2 and 4/4, a tempo, titles and
 `%` comments. Then score it:
 
-    python -m benchmarks.dialect_book runs/dialect.abc
+    python -m benchmarks.dialect_book runs/dialect.abc [--no-types]
     python -m abcgen.evaluate --data runs/dialect.abc --json [--checkpoint FILE]
 
 The tunes are the validation split of `load_corpus("folk")`: the shipped model never trained on
@@ -28,23 +28,27 @@ def spelled_key(key: str) -> str:
     return key + MODES[""] if key[:1] in "ABCDEFG" else key
 
 
-def in_dialect(abc: str, number: int, title: str) -> str:
-    """One canonical tune written the old way."""
+def in_dialect(abc: str, number: int, title: str, kind: str = "") -> str:
+    """One canonical tune written the old way (with its type as `R: Reel` when it has one)."""
     fields = dict(line.split(":", 1) for line in abc.split("\n")[:4] if ":" in line)
     lines = [line for line in body_of(abc).split("\n") if line]
     # two score lines to a text line, each ended by "!"
     text = ["".join(f"{line}!" for line in lines[i:i + 2]) for i in range(0, len(lines), 2)]
     meter = fields.get("M", "4/4")
-    return "\n".join([f"X:{number}", f"T:{title}", "% transcribed from a session", f"M:{METERS.get(meter, meter)}",
+    rhythm = [f"R: {kind.title()}"] if kind else []
+    return "\n".join([f"X:{number}", f"T:{title}", *rhythm, "% transcribed from a session", f"M:{METERS.get(meter, meter)}",
                       f"L:{fields.get('L', '1/8')}", "Q:1/4=120", f"K:{spelled_key(fields.get('K', 'C'))}",
                       *text]) + "\n"
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    types = "--no-types" not in argv       # without it, tunes whose book names their type keep an R:
+    argv = [a for a in argv if a != "--no-types"]
     out = Path(argv[0] if argv else "runs/dialect.abc")
     corpus = load_corpus("folk", abc2midi=True, cache_dir=".cache")
-    book = "\n".join(in_dialect(t.abc, i + 1, t.source) for i, t in enumerate(corpus.valid))
+    book = "\n".join(in_dialect(t.abc, i + 1, t.source, t.kind if types else "")
+                     for i, t in enumerate(corpus.valid))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(book)
     print(f"wrote {len(corpus.valid)} tunes ({len(book):,} characters) to {out}")

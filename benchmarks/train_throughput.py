@@ -62,12 +62,11 @@ def main():
             yield ids[:, :-1], ids[:, 1:], sum(len(t) - 1 for t in chunk)
 
     # abcgen: packed stream, windows of seq_len; same number of sequences per batch.
-    ids, scored = batching.encode_stream([("", t) for t in tunes], vocab)
-    tracks, _ = batching.to_tracks(ids, scored, args.batch)
+    tracks, scored, kinds = batching.to_tracks(*batching.encode_stream([("", t) for t in tunes], vocab), args.batch)
 
     def packed_batches():
         for w in range(args.steps * 20 + 1):
-            x, y, _ = batching.window(tracks, scored[:tracks.numel()].view_as(tracks), w, args.seq_len)
+            x, y, _, _ = batching.window(tracks, scored, kinds, w, args.seq_len)
             yield x, y, x.numel()
 
     model = CharLSTM(cfg)

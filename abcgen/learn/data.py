@@ -62,6 +62,11 @@ class Tune:
         return type_line(self.kind) + self.code
 
     @property
+    def item(self) -> tuple[str, str, int]:
+        """What batching packs: the prefix, the tune, and the type id heard at every step."""
+        return self.prefix, self.abc, tune_types.kind_id(self.kind)
+
+    @property
     def text(self) -> str:
         """What the model is trained on: type and control code, then the canonical tune."""
         return self.prefix + self.abc

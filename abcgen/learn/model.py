@@ -37,6 +37,8 @@ class ModelConfig:
     memory: int = 0           # positions of the tune so far the copy memory holds (0: plain LSTM)
     memory_dim: int = 128     # size of the memory's keys and queries
     end_id: int = 0           # the end-of-tune symbol: the memory is emptied there
+    kinds: int = 0            # tune types heard at every step (abcgen.tune_types.kind_id; 0: none)
+    kind_dim: int = 16        # size of each type's learned vector
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,8 +107,11 @@ class CharLSTM(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        # The tune's type joins every character's vector, so the type is heard throughout the tune
+        # rather than remembered from one header line.
+        self.kind_embedding = nn.Embedding(config.kinds, config.kind_dim) if config.kinds else None
         self.lstm = nn.LSTM(
-            config.embedding_dim,
+            config.embedding_dim + (config.kind_dim if config.kinds else 0),
             config.hidden_size,
             num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
@@ -117,9 +122,16 @@ class CharLSTM(nn.Module):
         self.memory = (CopyMemory(config.hidden_size, config.memory_dim, config.memory, config.end_id)
                        if config.memory else None)
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """x: (batch, time) character ids -> logits (batch, time, vocab) and the final state."""
-        out, (h, c) = self.lstm(self.embedding(x), state[:2] if state is not None else None)
+    def forward(self, x: torch.Tensor, state: State | None = None,
+                kinds: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """x: (batch, time) character ids -> logits (batch, time, vocab) and the final state.
+        kinds: the tune type id of each position (batch, time), or one per row (batch,); none: 0."""
+        vectors = self.embedding(x)
+        if self.kind_embedding is not None:
+            kinds = torch.zeros_like(x) if kinds is None else kinds
+            kinds = kinds.unsqueeze(1).expand_as(x) if kinds.dim() == 1 else kinds
+            vectors = torch.cat([vectors, self.kind_embedding(kinds)], -1)
+        out, (h, c) = self.lstm(vectors, state[:2] if state is not None else None)
         logits = self.head(self.drop(out))
         if self.memory is None:
             return logits, (h, c)

@@ -25,7 +25,7 @@ from abcgen.abc.accepts import allows, next_state
 from abcgen.abc.tune import TuneState
 from abcgen.errors import FieldError
 from abcgen.learn.model import CharLSTM, repeat_state
-from abcgen.tune_types import ALIASES, MELODY_RANGE, TUNE_TYPES
+from abcgen.tune_types import ALIASES, MELODY_RANGE, TUNE_TYPES, kind_id
 from abcgen.learn.data import type_line
 from abcgen.learn.vocab import END, Vocab
 
@@ -262,7 +262,8 @@ class Sampler:
         n = settings.num
 
         ids = torch.tensor([self.vocab.encode(prompt, field="opening")], device=self.device)
-        logits, state = self.model(ids)
+        kinds = torch.full((n,), self.kind_of(header), dtype=torch.long, device=self.device)
+        logits, state = self.model(ids, kinds=kinds[:1])
         logits = logits[:, -1].expand(n, -1)
         state = repeat_state(state, n)
 
@@ -309,7 +310,7 @@ class Sampler:
                 rows = [row for row in rows if row.done]
                 break
             x = torch.tensor(choice, device=self.device).unsqueeze(1)
-            out, state = self.model(x, state)
+            out, state = self.model(x, state, kinds=kinds)
             logits = out[:, -1]
             if every and step % every == every - 1:
                 yield Progress([row.body for row in rows])
@@ -318,6 +319,10 @@ class Sampler:
     def type_line(self, header: Header) -> str:
         """The R: line the prompt starts with: the tune's type where the model learned it."""
         return type_line(header.kind) if header.kind in self.types else ""
+
+    def kind_of(self, header: Header) -> int:
+        """The type id the model hears at every step (a model conditioned on the type), or 0."""
+        return kind_id(header.kind) if header.kind in self.types and self.model.config.kinds else 0
 
     # -- internals ------------------------------------------------------------------------------
 
