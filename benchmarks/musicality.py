@@ -46,7 +46,7 @@ from abcgen.sampling.sample import (CODE_CHARS, CODE_LIMIT, Header, Settings, cl
 from abcgen.judge.phrases import FEW_BARS, LOOP_RUN, LOOP_SHARE
 from abcgen.learn.data import type_line
 from abcgen.learn.vocab import END
-from abcgen.tune_types import TUNE_TYPES
+from abcgen.tune_types import TUNE_TYPES, kind_id
 from benchmarks.type_voice import Recognizer, human_tunes, type_request
 
 
@@ -110,7 +110,8 @@ def raw_samples(path, requests: list[Request], seed: int, max_chars: int = 1200,
     gen = torch.Generator().manual_seed(seed)
     code_only = torch.full((len(vocab),), float("-inf"))
     code_only[[vocab.index[c] for c in CODE_CHARS | {"X"} if c in vocab.index]] = 0.0
-    logits, state = model(torch.full((n, 1), vocab.end_id, dtype=torch.long))
+    kinds = torch.tensor([kind_id(q.kind) if q.kind in types and model.config.kinds else 0 for q in requests])
+    logits, state = model(torch.full((n, 1), vocab.end_id, dtype=torch.long), kinds=kinds)
     rows = [{"code": "", "forced": list(prefix), "body": "", "in_body": False, "done": False, "ended": False}
             for prefix in (type_line(q.kind if q.kind in types else "") + q.prefix for q in requests)]
     for _ in range(max_chars + max(len(q.prefix) for q in requests) + CODE_LIMIT + 70):
@@ -137,7 +138,7 @@ def raw_samples(path, requests: list[Request], seed: int, max_chars: int = 1200,
             picks[r] = vocab.index[c]
         if all(row["done"] for row in rows):
             break
-        logits, state = model(torch.tensor(picks).unsqueeze(1), state)
+        logits, state = model(torch.tensor(picks).unsqueeze(1), state, kinds=kinds)
     return [(h.full() + (row["body"] if row["ended"] else close_at_last_bar(row["body"])[0]), row["ended"])
             for h, row in zip((q.header for q in requests), rows)]
 
