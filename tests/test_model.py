@@ -95,3 +95,42 @@ def test_plain_lstm_stays_a_config():
     assert model.memory is None
     _, state = model(torch.randint(0, 10, (2, 5)))
     assert len(state) == 2
+
+
+def test_the_type_is_heard_at_every_step():
+    """A model conditioned on the type: per-row ids broadcast over time, no ids mean type 0, and a
+    different type changes every step's prediction, not only the first."""
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=20, embedding_dim=8, hidden_size=16, num_layers=1,
+                                 dropout=0.0, kinds=4, kind_dim=3)).eval()
+    x = torch.randint(0, 20, (2, 12))
+    per_row, _ = model(x, kinds=torch.tensor([2, 2]))
+    per_step, _ = model(x, kinds=torch.full((2, 12), 2))
+    assert torch.allclose(per_row, per_step)
+    assert torch.allclose(model(x)[0], model(x, kinds=torch.zeros(2, dtype=torch.long))[0])
+    other, _ = model(x, kinds=torch.tensor([3, 3]))
+    assert not torch.isclose(per_row, other).all(-1).any()      # every step differs
+    stepwise, state = [], None
+    for t in range(12):
+        out, state = model(x[:, t:t + 1], state, kinds=torch.tensor([2, 2]))
+        stepwise.append(out)
+    assert torch.allclose(torch.cat(stepwise, 1), per_row, atol=1e-5)
+
+
+def test_a_warm_start_adds_the_type_without_changing_the_model(tmp_path):
+    """init_from a model without types: at first the new model predicts exactly what the old one
+    did, whatever the type, so training starts from the trained model."""
+    from abcgen import train
+    from abcgen.learn import checkpoint
+    torch.manual_seed(0)
+    vocab = Vocab([END, "a", "b", "|"])
+    old = CharLSTM(ModelConfig(vocab_size=4, embedding_dim=8, hidden_size=16, num_layers=2)).eval()
+    checkpoint.save(tmp_path / "old.pt", old, vocab)
+    bigger = Vocab([END, "a", "b", "|", "R"])
+    new = CharLSTM(ModelConfig(vocab_size=5, embedding_dim=8, hidden_size=16, num_layers=2, kinds=3)).eval()
+    train.warm_start(new, bigger, str(tmp_path / "old.pt"))
+    x = torch.tensor([[0, 1, 2, 3, 1, 1]])
+    want, _ = old(x)
+    for kind in range(3):
+        got, _ = new(x, kinds=torch.tensor([kind]))
+        assert torch.allclose(got[..., :4], want, atol=1e-6)

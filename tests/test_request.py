@@ -84,7 +84,7 @@ def test_the_type_reaches_the_model(sampler):
     model = sampler.model
     s = Sampler(model, sampler.vocab, types={"reel"})
     forward = model.forward
-    model.forward = lambda x, state=None: (seen.append(x[0].tolist()), forward(x, state))[1]
+    model.forward = lambda x, state=None, **kw: (seen.append(x[0].tolist()), forward(x, state, **kw))[1]
     try:
         s.sample(Header.parse("4/4", "1/8", "D", kind="reel"), settings=Settings(seed=3, max_chars=60))
     finally:
