@@ -709,14 +709,14 @@ def compose_again(b, timeout=2 * COMPOSE_TIMEOUT):
 def test_compose_twice_gives_two_tunes_and_a_kept_seed_gives_the_same_one(browser, app_url):
     b = browser
     open_page(b, app_url)
+    click(b, "#sampling button, #sampling .label-wrap")      # the seed and keep-seed fields are in there
+    wait_for(lambda: finds(b, "#seed input") and finds(b, "#keep-seed input"), 15, "the seed fields")
     tunes, seeds = [], []
     for _ in range(2):
         compose_again(b)
         tunes.append(value(b, "#abc textarea"))
         seeds.append(value(b, "#seed input"))
     assert tunes[0] != tunes[1] and seeds[0] != seeds[1], seeds
-    click(b, "#sampling button, #sampling .label-wrap")
-    wait_for(lambda: finds(b, "#keep-seed input"), 15, "the keep-seed box")
     click(b, "#keep-seed input")
     compose_again(b)
     assert value(b, "#abc textarea") == tunes[1] and value(b, "#seed input") == seeds[1]
