@@ -222,7 +222,7 @@ def test_every_sampling_route_shares_one_limit_of_two(app, tmp_path):
     api = dict(HEAVY, title="Concurrent")
     page = page_inputs(url, "compose", {"title": "Concurrent", "meter": "6/8", "unit": "1/8", "key": "D",
                                         "tempo": "3/8=116", "max-chars": 300, "num": 16, "history": []})
-    cont = [TUNE, 1.0, 0, 0, 300, 16, []]
+    cont = [TUNE, "", 1.0, 0, 0, 300, 16, [], None]   # abc, form, temperature, top_k, seed, max_chars, num, history, width
     errors = []
 
     def run(kind, i):
