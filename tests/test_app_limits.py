@@ -314,16 +314,16 @@ def test_a_full_disk_gives_a_clear_message(request, tmp_path):
             client(url, tmp_path / "c").predict(meter="6/8", key="D", unit="1/8", max_chars=200,
                                                 api_name="/compose")
         assert "disk is full" in str(caught.value)
-        rendered = page_call(url, "render", [TUNE])
+        rendered = page_call(url, "render", [TUNE, None])      # the tune, the sheet's width
         assert rendered["success"] and "disk is full" in page_text(rendered)
 
 
 def test_the_play_handler_refuses_a_bad_sound_choice_by_name(app):
     """Play's hidden handler checks the Sound and practice values before any work, naming the control."""
     url, _ = app
-    for data, label in (([TUNE, "flute", "", "", "x-y", 1.0, False], "Loop"),
-                        ([TUNE, "flute", "lots", "", "", 1.0, False], "Swing"),
-                        ([TUNE, "kazoo", "", "", "", 1.0, False], "Instrument"),
-                        ([TUNE, "flute", "", "H#m7", "", 1.0, False], "Transpose to")):
+    for data, label in (([TUNE, "flute", "", "", "x-y", 1.0, False, None], "Loop"),
+                        ([TUNE, "flute", "lots", "", "", 1.0, False, None], "Swing"),
+                        ([TUNE, "kazoo", "", "", "", 1.0, False, None], "Instrument"),
+                        ([TUNE, "flute", "", "H#m7", "", 1.0, False, None], "Transpose to")):
         message = page_call(url, "play", data)
         assert message["success"] and f"<b>{label}</b>" in page_text(message), page_text(message)[:300]
