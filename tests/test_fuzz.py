@@ -167,9 +167,9 @@ def header_args(field: str, value) -> dict:
 def assert_clean_header(header: Header) -> None:
     """The header a musician gets: X first, K last, one field per line, nothing smuggled in."""
     lines = header.full().splitlines()
-    assert lines[0] == f"X:{header.x}" and lines[-1] == f"K:{header.key}"
-    assert [ln[0] for ln in lines] == [c for c in "XTMLQK" if any(ln[0] == c for ln in lines)]
-    assert all(re.fullmatch(r"[XTMLQK]:[^\n\r]*", ln) for ln in lines), lines
+    assert lines[0] == f"X:{header.x}" and lines[-1] == f"K:{header.key_as_typed or header.key}"
+    assert [ln[0] for ln in lines] == [c for c in "XTRMLQK" if any(ln[0] == c for ln in lines)]
+    assert all(re.fullmatch(r"[XTRMLQK]:[^\n\r]*", ln) for ln in lines), lines
     assert header.full().count("\n") == len(lines)
     assert header.prompt().count("K:") == 1
     assert 0 <= header.x <= 10**9 and len(header.title) <= MAX_TITLE

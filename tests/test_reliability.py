@@ -226,7 +226,7 @@ def secrets_of(app: App) -> dict[str, tuple[Path, bytes]]:
     middle = len(ckpt) // 2
     return {
         "passwd": (Path("/etc/passwd"), b"root:"),
-        "app source": (ROOT / "app.py", b"def build()"),
+        "app source": (ROOT / "app.py", b"def build("),
         "library source": (ROOT / "abcgen" / "sampling" / "sample.py", b"class Sampler"),
         "checkpoint": (app.checkpoint, ckpt[middle:middle + 64]),   # weights, not the zip header
         "neighbour": (neighbour, b"neighbour secret 7f3a9c"),

@@ -262,8 +262,9 @@ class Sampler:
         n = settings.num
 
         ids = torch.tensor([self.vocab.encode(prompt, field="opening")], device=self.device)
-        kinds = torch.full((n,), self.kind_of(header), dtype=torch.long, device=self.device)
-        logits, state = self.model(ids, kinds=kinds[:1])
+        kind = self.kind_of(header)        # heard at every step by a model conditioned on the type
+        heard = {"kinds": torch.full((n,), kind, dtype=torch.long, device=self.device)} if kind else {}
+        logits, state = self.model(ids, **{k: v[:1] for k, v in heard.items()})
         logits = logits[:, -1].expand(n, -1)
         state = repeat_state(state, n)
 
@@ -310,7 +311,7 @@ class Sampler:
                 rows = [row for row in rows if row.done]
                 break
             x = torch.tensor(choice, device=self.device).unsqueeze(1)
-            out, state = self.model(x, state, kinds=kinds)
+            out, state = self.model(x, state, **heard)
             logits = out[:, -1]
             if every and step % every == every - 1:
                 yield Progress([row.body for row in rows])
