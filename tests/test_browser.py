@@ -62,6 +62,15 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+@pytest.fixture
+def own_browser(tmp_path):
+    """A browser of the test's own, for tests that reload or navigate: after the tempo tests have
+    played audio, the module's shared browser sometimes never finishes loading the next page."""
+    driver = chromium(tmp_path / "profile")
+    yield driver
+    driver.quit()
+
+
 @pytest.fixture(scope="module")
 def phone(tmp_path_factory):
     driver = chromium(tmp_path_factory.mktemp("phone"), PHONE, phone=True)
@@ -351,9 +360,9 @@ def test_a_tempo_beyond_the_control_is_clamped_and_said(browser, app_url, q, sho
 
 # --------------------------------------------------------------------------- history and links
 
-def test_history_survives_a_reload_and_downloads_as_a_tune_book(browser, app_url):
+def test_history_survives_a_reload_and_downloads_as_a_tune_book(own_browser, app_url):
     from selenium.webdriver.common.keys import Keys
-    b = browser
+    b = own_browser
     open_page(b, app_url)
     type_into(b, "#title textarea", "Kept Across Reloads")
     compose(b)
@@ -371,8 +380,8 @@ def test_history_survives_a_reload_and_downloads_as_a_tune_book(browser, app_url
     assert "T:Kept Across Reloads" in book and book.startswith("X:1")
 
 
-def test_a_share_link_brings_the_tune_back_in_a_fresh_browser(browser, app_url, tmp_path):
-    b = browser
+def test_a_share_link_brings_the_tune_back_in_a_fresh_browser(own_browser, app_url, tmp_path):
+    b = own_browser
     open_page(b, app_url)
     type_into(b, "#title textarea", "Shared Settings")
     type_into(b, "#tempo textarea", "3/8=100")
