@@ -711,7 +711,7 @@ def test_continue_adds_a_part_to_a_finished_tune(browser, app_url):
 def compose_again(b, timeout=2 * COMPOSE_TIMEOUT):
     """Press Compose on a page that shows a tune already: wait for the model to write, then for the tune."""
     click(b, "#compose")
-    wait_for(lambda: "writing" in status(b), 60, "the model to start writing")
+    wait_for(lambda: "writing" in status(b), COMPOSE_TIMEOUT, "the model to start writing")  # may queue behind another
     wait_for(lambda: "valid" in status(b).lower() and finds(b, "#notation svg"), timeout, "a composed tune")
 
 

@@ -10,8 +10,10 @@ starts), and kept: samples are read from the soundfont as instruments are chosen
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import io
 import os
 from pathlib import Path
 
@@ -47,7 +49,10 @@ class Player:
     """
 
     def __init__(self, path: Path, rate: int, programs: list[int]):
-        import fluidsynth  # ImportError when libfluidsynth is missing
+        # ImportError when libfluidsynth is missing. Under CI=1 the binding prints where it found the
+        # library on stdout, which would corrupt `convert --json`; that line goes nowhere.
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth
 
         # Floats straight from the mixer: the 16-bit output is dithered with noise that differs per call.
         self._write = fluidsynth.cfunc("fluid_synth_write_float", ctypes.c_int, ("synth", ctypes.c_void_p, 1),
