@@ -33,7 +33,7 @@ def pytest_runtest_makereport(item, call):
 def small_book(tmp_path_factory) -> Path:
     """A tune book of 60 real tunes (O'Neill's: 48 airs and marches, then 12 tunes whose R: names
     their type), enough for a tiny training run."""
-    from abcgen.learn.data import folk_paths, read_text, split_tune_book
+    from abcgen.learn.sources import folk_paths, read_text, split_tune_book
     books = {p.name: p for p in folk_paths() if "oneills1850" in str(p)}
     tunes = split_tune_book(read_text(books["0001-0050.abc"]))[:48]
     tunes += split_tune_book(read_text(books["1176-1275.abc"]))[:12]

@@ -130,7 +130,8 @@ def test_bad_input_gives_a_report_not_an_exception(text, problems):
 @pytest.fixture(scope="module")
 def corpus_tunes():
     """Eight real tunes of O'Neill's collection, normalized as training sees them."""
-    from abcgen.learn.data import Dropped, folk_paths, normalize, read_text, split_tune_book
+    from abcgen.learn.data import Dropped, normalize
+    from abcgen.learn.sources import folk_paths, read_text, split_tune_book
     path = next(p for p in folk_paths() if p.parent.name == "oneills1850")
     out = []
     for i, raw in enumerate(split_tune_book(read_text(path))):
@@ -227,5 +228,5 @@ def test_generate_json_carries_the_musical_report(tiny_checkpoint, corpus_tunes,
     for t in tunes:
         music = t["music"]
         assert music["key"] == "Ador" and music["tonic"] == "A"
-        assert music == analyse(t["abc"], index).to_dict() | {"originality": music["originality"]}
-        assert music["originality"] is None or "shared_bars" in music["originality"]
+        assert music["originality"] is not None          # looked up in the index, not skipped
+        assert music == json.loads(json.dumps(analyse(t["abc"], index).to_dict()))  # as JSON carries it

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from abcgen.learn import data
+from abcgen.learn import data, sources
 from abcgen.learn.data import Dropped, load_corpus, normalize, split, Tune
 from abcgen.errors import DataError
 
@@ -149,11 +149,22 @@ def test_cache_round_trip(tmp_path):
     assert [t.text for t in second.train] == [t.text for t in first.train]
 
 
+def test_cache_key_covers_every_module_that_decides_what_is_kept():
+    """The key hashes the lexer, the validator and the header spellings as well as the loader:
+    after an edit to any of them the prepared corpus is rebuilt, never reused stale."""
+    from pathlib import Path
+    from abcgen.learn import cache
+    root = Path(data.__file__)
+    covered = {p.relative_to(root.parents[1]).as_posix() for p in cache.deciding_modules(root)}
+    assert {"learn/data.py", "learn/sources.py", "learn/cache.py", "abc/reader.py", "abc/scan.py",
+            "abc/check.py", "abc/header.py", "abc/transpose.py", "tune_types.py"} <= covered
+
+
 def test_default_folk_source_is_there():
-    paths = data.folk_paths()
-    tunes = [t for p in paths for t in data.split_tune_book(data.read_text(p))]
+    paths = sources.folk_paths()
+    tunes = [t for p in paths for t in sources.split_tune_book(sources.read_text(p))]
     assert len(tunes) > 4000
-    assert {p.parent.name for p in paths} == set(data.FOLK_COLLECTIONS)
+    assert {p.parent.name for p in paths} == set(sources.FOLK_COLLECTIONS)
 
 
 def test_normalize_removes_what_standard_tools_reject():

@@ -187,7 +187,7 @@ def is_original(tune) -> bool:
 
 def corpus_titles(sources: list[str]) -> dict[str, str]:
     """T: titles of folk-corpus tunes by source ("ryansMammoth/SilverSpear.abc#3")."""
-    from abcgen.learn.data import folk_paths, read_text, split_tune_book
+    from abcgen.learn.sources import folk_paths, read_text, split_tune_book
     wanted: dict[str, set[int]] = {}
     for s in sources:
         name, _, number = s.rpartition("#")

@@ -1,23 +1,17 @@
-"""Load ABC tunes from any source and bring them to one canonical text form.
-
-Sources, one interface (`load_corpus`):
-  * "folk" (default): the folk collections that music21 ships in its corpus; nothing to download.
-  * a `.abc` file or a folder of them: tune books split at `X:` lines.
-  * IrishMAN: `train.json` / `validation.json` (a JSON array or JSON lines) with the columns
-    `control code` and `abc notation`; pass the folder or one of the files.
+"""Bring tunes from any source (`abcgen.learn.sources`) to one canonical text form, validated,
+split and ready for training.
 
 The canonical form is IrishMAN's: `X:1`, `L:`, `M:`, `K:` in that order, then the body, with no
 titles, tempo, free text or comments. Each header field has one spelling (`M:4/4` for `M:C`,
 `K:D` for `K:D Major`, `K:Ador` for `K:A Dorian`); the old `!` line breaks of some tune books
 become real ones. Training, evaluation and the sampler's prompt all use this form. Every tune
 that is dropped is counted with its reason. Training tunes can be transposed to the other keys
-their instruments play (`abcgen.abc.transpose`), once, at preparation.
+their instruments play (`abcgen.abc.transpose`), once, at preparation. A prepared corpus is
+kept in `abcgen.learn.cache`.
 """
 from __future__ import annotations
 
-import ast
 import hashlib
-import json
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -31,10 +25,10 @@ from abcgen.abc import transpose as transposing
 from abcgen import tune_types
 from abcgen.abc.reader import INLINE_FIELD_RE, OPAQUE_RE
 from abcgen.errors import DataError, FieldError
+from abcgen.learn import cache, sources
 
-FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 VALID_FRACTION = 0.05        # share of tunes held out for validation when a source has no split
-IRISHMAN_COLUMNS = ("control code", "abc notation")
+
 
 # Body lines that are music: everything except these information fields (kept: K, M, L, Q changes).
 _BODY_FIELDS_KEPT = set("KML")  # tempo is in no training tune
@@ -112,77 +106,6 @@ class Dropped(Exception):
     """A tune cannot be used; the message is the reason, counted by the loader."""
 
 
-# --- reading sources ---------------------------------------------------------------------------
-
-def read_text(path: Path) -> str:
-    try:
-        return Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start}); convert it with e.g. "
-                        f"`iconv -f latin1 -t utf-8`") from None
-
-
-def split_tune_book(text: str) -> list[str]:
-    """Split a tune book into tunes at lines starting with `X:`; text before the first is ignored."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    starts = [m.start() for m in re.finditer(r"^X:", text, flags=re.M)]
-    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
-
-
-def folk_paths() -> list[Path]:
-    """The folk ABC files that ship inside music21's corpus."""
-    import music21
-    root = Path(music21.__file__).parent / "corpus"
-    paths = [p for c in FOLK_COLLECTIONS for p in sorted((root / c).glob("*.abc"))]
-    if not paths:
-        raise DataError(f"music21's folk corpus was not found under {root}")
-    return paths
-
-
-def abc_paths(path: Path) -> list[Path]:
-    path = Path(path)
-    if path.is_dir():
-        paths = sorted(path.rglob("*.abc"))
-        if not paths:
-            raise DataError(f"{path}: folder holds no .abc files")
-        return paths
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
-    return [path]
-
-
-def read_irishman(path: Path) -> list[tuple[str, str]]:
-    """(control code, abc) pairs from an IrishMAN JSON file (array or JSON lines), via pandas."""
-    import pandas as pd
-    text = read_text(path).lstrip()
-    if not text:
-        raise DataError(f"{path}: empty file")
-    try:
-        frame = pd.read_json(path, lines=not text.startswith("["), dtype=False)
-    except ValueError as e:
-        raise DataError(f"{path}: not valid JSON or JSON lines ({e})") from None
-    missing = [c for c in IRISHMAN_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; IrishMAN records need "
-                        f"{list(IRISHMAN_COLUMNS)}, found {list(frame.columns)}")
-    return [(str(c or ""), str(a or "")) for c, a in zip(frame["control code"], frame["abc notation"])]
-
-
-def _irishman_files(path: Path) -> dict[str, Path] | None:
-    """{'train': ..., 'valid': ...} when `path` is an IrishMAN folder or JSON file, else None."""
-    path = Path(path)
-    if path.is_dir():
-        files = {"train": path / "train.json", "valid": path / "validation.json"}
-        return {k: p for k, p in files.items() if p.exists()} or None
-    if path.suffix in (".json", ".jsonl"):
-        if not path.exists():
-            raise DataError(f"{path}: no such file")
-        return {"all": path}
-    return None
-
-
 # --- normalization -----------------------------------------------------------------------------
 
 def _canonical_field(letter: str, value: str) -> str | None:
@@ -196,54 +119,7 @@ def _canonical_field(letter: str, value: str) -> str | None:
 
 def normalize(raw: str) -> str:
     """Bring one tune to the canonical form, or raise Dropped with the reason."""
-    text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    lines = []
-    for line in text.split("\n"):
-        if line.startswith("%%"):
-            continue
-        lines.append(abcfields.strip_comment(line))
-    # Join backslash line continuations (O'Neill's): the music runs on.
-    joined: list[str] = []
-    carry = ""
-    for line in lines:
-        line = carry + line
-        if line.endswith("\\"):
-            carry = line[:-1] + " "
-            continue
-        carry = ""
-        joined.append(line)
-    if carry:
-        joined.append(carry)
-
-    header = {}
-    body: list[str] = []
-    in_body = False
-    for line in joined:
-        line = line.strip()
-        if not line:
-            continue
-        m = abcfields.field_line(line)
-        if not in_body:
-            if not m:
-                continue  # stray text in the header carries no music
-            letter, value = m.group(1), m.group(2).strip()
-            if letter in "LMK" and letter not in header:
-                header[letter] = value
-            if letter == "K":
-                in_body = True
-            continue
-        if m:
-            letter, value = m.group(1), m.group(2).strip()
-            if letter in _BODY_FIELDS_KEPT:
-                canonical = _canonical_field(letter, value)
-                if canonical:  # as an inline field, so no body line ever looks like a header line
-                    body.append(f"[{letter}:{canonical}]")
-            continue
-        for piece in _bang_breaks(line).split("\n"):
-            piece = re.sub(r" +", " ", _clean_music_line(piece)).strip()
-            if piece:
-                body.append(piece)
-
+    header, body = _header_and_body(_joined_lines(raw))
     if "K" not in header:
         raise Dropped("no K: field")
     if "M" not in header:
@@ -258,6 +134,56 @@ def normalize(raw: str) -> str:
     if not tune.isascii():
         raise Dropped("non-ASCII characters")
     return tune
+
+
+def _joined_lines(raw: str) -> list[str]:
+    """The tune's lines without comments or `%%` directives, with backslash continuations
+    (O'Neill's) joined: the music runs on, so a bar is never cut in two."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    lines = [abcfields.strip_comment(line) for line in text.split("\n") if not line.startswith("%%")]
+    joined: list[str] = []
+    carry = ""
+    for line in lines:
+        line = carry + line
+        if line.endswith("\\"):
+            carry = line[:-1] + " "
+            continue
+        carry = ""
+        joined.append(line)
+    if carry:
+        joined.append(carry)
+    return joined
+
+
+def _header_and_body(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The first L:, M: and K: values of the header (stray header text carries no music), and
+    the body's music lines, cleaned, with K:, M:, L: changes written as inline fields so that no
+    body line ever looks like a header line."""
+    header: dict[str, str] = {}
+    body: list[str] = []
+    in_body = False
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        m = abcfields.field_line(line)
+        if not in_body:
+            if m:
+                letter, value = m.group(1), m.group(2).strip()
+                if letter in "LMK" and letter not in header:
+                    header[letter] = value
+                in_body = letter == "K"
+            continue
+        if m:
+            letter, value = m.group(1), m.group(2).strip()
+            if letter in _BODY_FIELDS_KEPT and (canonical := _canonical_field(letter, value)):
+                body.append(f"[{letter}:{canonical}]")
+            continue
+        for piece in _bang_breaks(line).split("\n"):
+            piece = re.sub(r" +", " ", _clean_music_line(piece)).strip()
+            if piece:
+                body.append(piece)
+    return header, body
 
 
 def _clean_music_line(line: str) -> str:
@@ -395,22 +321,34 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
     if abc2midi and abctools.abc2midi_errors("X:1\nM:4/4\nL:1/8\nK:C\nCDEF|]\n") is None:
         raise DataError("the abc2midi check is on but abc2midi is not installed: "
                         "`apt-get install abcmidi`, or turn the check off (abc2midi_check=false)")
-    irishman = None if source == "folk" else _irishman_files(Path(source))
-    items: dict[str, list] = {}
-    if irishman:
-        for part, path in irishman.items():
-            items[part] = [(abc, f"{path.name}#{i}", code, validate, abc2midi)
-                           for i, (code, abc) in enumerate(read_irishman(path))]
-    else:
-        paths = folk_paths() if source == "folk" else abc_paths(Path(source))
-        items["all"] = [(raw, f"{p.parent.name}/{p.name}#{i}", None, validate, abc2midi)
-                        for p in paths for i, raw in enumerate(split_tune_book(read_text(p)))]
-    fingerprint = _fingerprint(items, validate, abc2midi, transpose)
-
-    cached = _read_cache(cache_dir, fingerprint)
+    raw = sources.raw_tunes(source)
+    key = cache.cache_key(Path(__file__), f"{validate}|{abc2midi}|{transpose}", raw)
+    cached = _corpus_from_record(cache.read(cache_dir, key))
     if cached:
         return cached
+    items = {part: [(text, where, code, validate, abc2midi) for text, where, code in tunes]
+             for part, tunes in raw.items()}
+    train, valid, dropped = _prepared_split(items, workers, valid_fraction)
+    originals = len(train)
+    if transpose and train:
+        train = train + transposed_copies(train)
+    if not train and not valid:
+        raise DataError(f"{source}: no usable tunes ({sum(dropped.values())} dropped: "
+                        f"{dict(dropped.most_common(3))})")
+    description = _describe(source, train, valid, dropped, originals, validate, abc2midi)
+    if any(code is not None for tunes in raw.values() for _, _, code in tunes):
+        both = train + valid                      # the dataset brought its own control codes
+        agree = sum(t.code == form.control_code(body_of(t.abc)) for t in both)
+        description["code_agreement"] = agree / max(1, len(both))
+    corpus = Corpus(train, valid, dropped, description)
+    cache.write(cache_dir, key, _corpus_record(corpus))
+    return corpus
 
+
+def _prepared_split(items: dict[str, list], workers: int,
+                    valid_fraction: float) -> tuple[list[Tune], list[Tune], Counter]:
+    """Prepare every part, then split: a source split in train and valid keeps its split (unless
+    its valid part is empty); one without gets the stable split."""
     parts, dropped = {}, Counter()
     for part, its in items.items():
         parts[part], d = _prepare(its, workers)
@@ -421,13 +359,13 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
         train, valid = parts.get("train", []), parts.get("valid", [])
         if not valid:
             train, valid = split(train, valid_fraction)
-    originals = len(train)
-    if transpose and train:
-        train = train + transposed_copies(train)
-    if not train and not valid:
-        raise DataError(f"{source}: no usable tunes ({sum(dropped.values())} dropped: "
-                        f"{dict(dropped.most_common(3))})")
-    description = {
+    return train, valid, dropped
+
+
+def _describe(source: str, train: list[Tune], valid: list[Tune], dropped: Counter, originals: int,
+              validate: bool, abc2midi: bool) -> dict:
+    """What the checkpoint's model card says about its data: counts, types, checks, fingerprint."""
+    return {
         "source": source,
         "tunes_train": len(train),
         "tunes_train_as_written": originals,
@@ -440,13 +378,6 @@ def load_corpus(source: str | Path = "folk", validate: bool = True, workers: int
         "abc2midi_checked": abc2midi,
         "fingerprint": corpus_fingerprint(train, valid),
     }
-    if irishman:
-        both = train + valid
-        agree = sum(t.code == form.control_code(body_of(t.abc)) for t in both)
-        description["code_agreement"] = agree / max(1, len(both))
-    corpus = Corpus(train, valid, dropped, description)
-    _write_cache(cache_dir, fingerprint, corpus)
-    return corpus
 
 
 def corpus_fingerprint(train: list[Tune], valid: list[Tune]) -> str:
@@ -460,65 +391,18 @@ def corpus_fingerprint(train: list[Tune], valid: list[Tune]) -> str:
     return h.hexdigest()[:16]
 
 
-def _fingerprint(items: dict[str, list], validate: bool, abc2midi: bool, transpose: bool = False) -> str:
-    """Cache key: hash of the raw tunes and of every module that decides what is kept."""
-    h = hashlib.sha256()
-    h.update(f"{validate}|{abc2midi}|{transpose}".encode())
-    for path in deciding_modules():
-        h.update(path.read_bytes())
-    for part in sorted(items):
-        h.update(part.encode())
-        for raw, _source, code, *_ in items[part]:
-            h.update(raw.encode())
-            h.update((code or "").encode())
-    return h.hexdigest()[:16]
+def _corpus_record(corpus: Corpus) -> dict:
+    """The corpus as plain JSON values, for the cache."""
+    return {"train": [t.__dict__ for t in corpus.train], "valid": [t.__dict__ for t in corpus.valid],
+            "dropped": dict(corpus.dropped), "description": corpus.description}
 
 
-def deciding_modules() -> list[Path]:
-    """This module and every abcgen module it imports, directly or not: the code that decides
-    what a prepared corpus holds. Found by reading the imports, so no list can go stale."""
-    package = Path(__file__).parents[1]
-    seen, todo = set(), [Path(__file__)]
-    while todo:
-        path = todo.pop()
-        if path in seen or not path.exists():
-            continue
-        seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("abcgen"):
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names if a.name.startswith("abcgen")]
-            for name in names:
-                parts = name.split(".")[1:]
-                todo += [package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")]
-    return sorted(seen)
-
-
-def _cache_path(cache_dir, fingerprint: str) -> Path | None:
-    return Path(cache_dir) / f"corpus-{fingerprint}.json" if cache_dir else None
-
-
-def _read_cache(cache_dir, fingerprint: str) -> Corpus | None:
-    path = _cache_path(cache_dir, fingerprint)
-    if not path or not path.exists():
+def _corpus_from_record(record: dict | None) -> Corpus | None:
+    """The corpus a cache record holds, or None when there is none or it is damaged."""
+    if record is None:
         return None
     try:
-        d = json.loads(path.read_text())
-        tunes = {k: [Tune(**t) for t in d[k]] for k in ("train", "valid")}
-        return Corpus(tunes["train"], tunes["valid"], Counter(d["dropped"]), d["description"])
-    except (ValueError, KeyError, TypeError):
+        tunes = {k: [Tune(**t) for t in record[k]] for k in ("train", "valid")}
+        return Corpus(tunes["train"], tunes["valid"], Counter(record["dropped"]), record["description"])
+    except (KeyError, TypeError):
         return None  # a damaged cache is rebuilt, never trusted
-
-
-def _write_cache(cache_dir, fingerprint: str, corpus: Corpus) -> None:
-    path = _cache_path(cache_dir, fingerprint)
-    if not path:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    d = {"train": [t.__dict__ for t in corpus.train], "valid": [t.__dict__ for t in corpus.valid],
-         "dropped": dict(corpus.dropped), "description": corpus.description}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(d))
-    tmp.replace(path)
