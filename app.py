@@ -28,7 +28,7 @@ from starlette.middleware import Middleware
 
 from abcgen.judge import originality
 from abcgen.render import outputs as renderer
-from abcgen.sampling.sample import MAX_CANDIDATES, MAX_CHARS, MAX_OPENING
+from abcgen.sampling.asked import MAX_CANDIDATES, MAX_CHARS, MAX_OPENING
 from abcgen.tune_types import TUNE_TYPES
 from abcgen.web import limits, logbook, present, serve, sound, tempo
 from abcgen.web.events import Composer, Config

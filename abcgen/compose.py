@@ -20,8 +20,8 @@ from abcgen.abc import form as formtools
 from abcgen.abc.layout import layout
 from abcgen.errors import FieldError, RenderError
 from abcgen.render import audio, notation
-from abcgen.sampling.sample import (MAX_CANDIDATES, Candidate, Finished, Header, Progress, Sampler, Settings,
-                                    candidate_settings, check_opening)
+from abcgen.sampling.asked import MAX_CANDIDATES, Header, Settings, check_opening
+from abcgen.sampling.sample import Candidate, Finished, Progress, Sampler, candidate_settings
 
 MAX_RETRIES = 3
 SPARE = 3          # extra candidates sampled in the first batch when resampling is on

@@ -24,7 +24,8 @@ from abcgen.render import outputs as render
 from abcgen.compose import compose
 from abcgen.errors import CheckpointError, FieldError, RenderError
 from abcgen.request import DEFAULTS, FIELDS, NAMES, Request
-from abcgen.sampling.sample import MAX_CANDIDATES, candidate_settings, load_sampler
+from abcgen.sampling.asked import MAX_CANDIDATES
+from abcgen.sampling.sample import candidate_settings, load_sampler
 
 MAX_NUM = 100       # tunes one command composes (in batches of MAX_CANDIDATES): a tune book
 BATCH_SEEDS = 1000  # later batches' seeds derive from --seed past the resampling attempts' (1-3)

@@ -17,7 +17,7 @@ from abcgen.abc import header as abcfields
 from abcgen.abc.layout import bar_count, first_part, kept_bars
 from abcgen.abc.scan import scan
 from abcgen.errors import FieldError
-from abcgen.sampling.sample import MAX_OPENING, Header
+from abcgen.sampling.asked import MAX_OPENING, Header
 from abcgen.tune_types import tune_type
 
 LETTERS = "ABCDEFGH"

@@ -14,7 +14,7 @@ from abcgen.abc import form as formtools
 from abcgen.errors import FieldError
 from abcgen.keep import kept_request
 from abcgen.render.playing import Playing
-from abcgen.sampling.sample import MAX_OPENING, Header, Settings, type_name
+from abcgen.sampling.asked import MAX_OPENING, Header, Settings, type_name
 from abcgen.tune_types import TUNE_TYPES
 
 
@@ -87,7 +87,7 @@ class Request:
         header = Header.parse(v["meter"], v["unit"], v["key"], v["tempo"], v["title"], v["x"], kind)
         settings = Settings(v["temperature"], v["top_k"], v["top_p"], v["seed"], v["max_chars"],
                             v["num"]).checked()
-        opening = "" if v["opening"] is None else str(v["opening"])
+        opening = str(v["opening"])
         form = v["form"]
         if str(v["keep_bars"]).strip():
             header, opening, kept_form = kept_request(opening, v["keep_bars"], header, values.get("form") or "")

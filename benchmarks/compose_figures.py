@@ -18,7 +18,8 @@ import time
 
 from abcgen.compose import compose
 from abcgen.judge.phrases import FEW_BARS, LOOP_RUN, LOOP_SHARE
-from abcgen.sampling.sample import Header, Settings, load_sampler
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import load_sampler
 from benchmarks.type_voice import Recognizer, human_tunes, type_request
 
 HEADERS = [("4/4", "D"), ("6/8", "G"), ("2/4", "A"), ("3/4", "Ador"), ("9/8", "Edor"), ("4/4", "Dmix"),

@@ -19,7 +19,8 @@ from abcgen import compose as composer
 from abcgen.abc import form as formtools
 from abcgen.judge.analysis import analyse
 from abcgen.judge import critic
-from abcgen.sampling.sample import Settings, load_sampler
+from abcgen.sampling.asked import Settings
+from abcgen.sampling.sample import load_sampler
 from benchmarks.compose_figures import KEYS, PRESET_TYPES
 from benchmarks.musicality import features, phrase_figures, two_sample_accuracy, validation_tunes
 from benchmarks.type_voice import Recognizer, human_tunes, type_request

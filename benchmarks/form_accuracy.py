@@ -21,7 +21,8 @@ from pathlib import Path
 from abcgen.judge import analysis
 from abcgen.abc import form as formtools
 from abcgen.compose import compose
-from abcgen.sampling.sample import Header, Settings, load_sampler
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import load_sampler
 from abcgen.tune_types import TUNE_TYPES
 
 TYPES = ("reel", "jig", "hornpipe")

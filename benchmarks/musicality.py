@@ -41,8 +41,8 @@ from abcgen.compose import compose
 from abcgen.learn.data import load_corpus
 from abcgen.errors import FieldError
 from abcgen.judge.originality import CACHE_DIR, NEW_BELOW, default_index
-from abcgen.sampling.sample import (CODE_CHARS, CODE_LIMIT, Header, Settings, close_at_last_bar,
-                                    learned_types, load_sampler)
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import CODE_CHARS, CODE_LIMIT, close_at_last_bar, learned_types, load_sampler
 from abcgen.judge.phrases import FEW_BARS, LOOP_RUN, LOOP_SHARE
 from abcgen.learn.data import type_line
 from abcgen.learn.vocab import END

@@ -17,7 +17,8 @@ import time
 from collections import Counter
 
 from abcgen.compose import compose
-from abcgen.sampling.sample import Header, Settings, load_sampler
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import load_sampler
 
 TYPES = {  # tune type: (meter, unit)
     "reel": ("4/4", "1/8"), "jig": ("6/8", "1/8"), "slip jig": ("9/8", "1/8"),

@@ -16,7 +16,8 @@ import torch
 
 from abcgen.learn import checkpoint
 from abcgen.learn.model import CharLSTM, ModelConfig
-from abcgen.sampling.sample import Header, Sampler, Settings, int8_model
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import Sampler, int8_model
 
 PROMPT = "X:1\nL:1/8\nM:6/8\nK:D\n"
 

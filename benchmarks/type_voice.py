@@ -32,7 +32,8 @@ from abcgen.errors import FieldError
 from abcgen.judge.analysis import LENGTH_BINS, MusicalReport, analyse
 from abcgen.judge.originality import CACHE_DIR
 from abcgen.learn.data import load_corpus
-from abcgen.sampling.sample import Header, Settings, load_sampler
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import load_sampler
 from abcgen.tune_types import TUNE_TYPES
 
 MIN_TUNES = 40        # labelled training tunes a type needs to be a class of the recognizer

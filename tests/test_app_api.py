@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from abcgen.sampling.sample import MAX_CANDIDATES, MAX_CHARS
+from abcgen.sampling.asked import MAX_CANDIDATES, MAX_CHARS
 from conftest import ROOT, app_checkpoint, running_app
 
 START_TIMEOUT = 240  # importing, loading the model and starting the converters, on a slow CPU
@@ -157,7 +157,8 @@ def test_tune_types_and_examples_are_accepted_as_they_stand(request):
     import app
     from abcgen.request import Request
     from abcgen.abc.form import parse_form
-    from abcgen.sampling.sample import check_opening, load_sampler
+    from abcgen.sampling.asked import check_opening
+    from abcgen.sampling.sample import load_sampler
     from abcgen.tune_types import TUNE_TYPES
 
     for kind in TUNE_TYPES.values():

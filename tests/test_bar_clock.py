@@ -8,7 +8,8 @@ from fractions import Fraction
 from abcgen.abc.tune import TuneState
 from abcgen.abc.accepts import allows, next_state
 from abcgen.abc.choices import Empty, Full
-from abcgen.sampling.sample import Header, Sampler, Settings
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import Sampler
 from abcgen.learn.vocab import END, Vocab
 
 

@@ -45,7 +45,7 @@ CHUNK = 250                # walks a worker process takes at a time
 MAX_BODY = 3000            # characters, the sampler's hard cap: a walk that reaches it never ended
 END_CHANCE = 0.8           # where the clock allows the end, walks take it this often: short tunes
 
-# Configurations as a user asks for them (canonical header values, as sample.Header.parse gives).
+# Configurations as a user asks for them (canonical header values, as asked.Header.parse gives).
 METERS = ("4/4", "4/4", "2/4", "3/4", "6/8", "6/8", "9/8", "12/8", "2/2", "C", "C|", "3/2", "6/4",
           "5/4", "7/8", "3/8", "2+3/8")
 UNITS = ("1/8", "1/8", "1/16", "1/4")

@@ -2,7 +2,8 @@ import pytest
 
 from abcgen import compose as composer
 from abcgen.abc.check import abc2midi_errors
-from abcgen.sampling.sample import Finished, Header, Progress, Settings
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import Finished, Progress
 
 REEL = Header.parse(meter="4/4", unit="1/8", key="G", title="Test Reel", x=3)
 

@@ -36,8 +36,9 @@ from abcgen.errors import FieldError, RenderError
 from abcgen.request import NAMES, Request
 from abcgen.web.inputs import check_abc
 from abcgen.learn.model import CharLSTM, ModelConfig
-from abcgen.sampling.sample import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Sampler, Settings,
-                           check_opening)
+from abcgen.sampling.asked import (MAX_CANDIDATES, MAX_CHARS, MAX_OPENING, MAX_TITLE, Header, Settings,
+                                   check_opening)
+from abcgen.sampling.sample import Sampler
 from abcgen.learn.vocab import Vocab
 from conftest import ROOT, tiny_overrides
 

@@ -96,7 +96,8 @@ def test_composed_tunes_break_lines_at_bar_lines(checkpoint):
     """64 tunes of the model, in several forms, as compose hands them out: no line of a body ends
     inside a bar, and the layout changes no bar number and no verdict of the validator."""
     from abcgen.compose import tune_text
-    from abcgen.sampling.sample import Header, Settings, load_sampler
+    from abcgen.sampling.asked import Header, Settings
+    from abcgen.sampling.sample import load_sampler
     sampler = load_sampler(checkpoint)
     candidates = []
     for seed, (meter, form) in enumerate([("6/8", "AABB"), ("4/4", "AABB"), ("9/8", "AABBCC"), ("3/4", "AB 16")]):

@@ -65,7 +65,8 @@ def test_a_bad_value_names_its_field(values, field):
 
 
 def test_the_prompt_names_the_type_only_where_the_model_learned_it(sampler):
-    from abcgen.sampling.sample import Header, Sampler
+    from abcgen.sampling.asked import Header
+    from abcgen.sampling.sample import Sampler
     reel = Header.parse("4/4", "1/8", "D", kind="reel")
     learned = Sampler(sampler.model, sampler.vocab, types={"reel"})
     if "R" not in sampler.vocab.index:
@@ -78,7 +79,8 @@ def test_the_prompt_names_the_type_only_where_the_model_learned_it(sampler):
 def test_the_type_reaches_the_model(sampler):
     """What the model reads first under a learned type: the end symbol, then the R: line."""
     from abcgen.learn.vocab import END
-    from abcgen.sampling.sample import Header, Sampler, Settings
+    from abcgen.sampling.asked import Header, Settings
+    from abcgen.sampling.sample import Sampler
     seen = []
 
     model = sampler.model

@@ -3,7 +3,8 @@ import torch
 
 from abcgen.errors import FieldError
 from abcgen.abc import check as abctools
-from abcgen.sampling.sample import Finished, Header, Progress, Sampler, Settings, close_at_last_bar, load_sampler
+from abcgen.sampling.asked import Header, Settings
+from abcgen.sampling.sample import Finished, Progress, Sampler, close_at_last_bar, load_sampler
 from abcgen.learn.vocab import END
 
 JIG = Header.parse(meter="6/8", unit="1/8", key="D", title="Test Jig", x=7)

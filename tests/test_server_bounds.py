@@ -296,7 +296,7 @@ def test_convert_stopped_with_sigterm_leaves_no_temporary_files(tmp_path):
 
 def test_an_opening_that_alone_plays_too_long_is_refused_before_sampling(monkeypatch):
     from abcgen import compose
-    from abcgen.sampling.sample import Header
+    from abcgen.sampling.asked import Header
     header = Header.parse("4/4", "1/1", "C", "1/4=20", "", 1)
     sampler = SimpleNamespace(stream=lambda *a, **k: pytest.fail("sampled"))
     with pytest.raises(FieldError) as caught:

@@ -5,7 +5,7 @@ import pytest
 from abcgen.abc.form import parse_form
 from abcgen.errors import FieldError
 from abcgen.judge.analysis import pitch_name
-from abcgen.sampling.sample import Header, check_opening
+from abcgen.sampling.asked import Header, check_opening
 
 
 class Known:

@@ -12,7 +12,6 @@ bar. Same seed and settings give the same tunes.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
@@ -25,120 +24,16 @@ from abcgen.abc.accepts import allows, next_state
 from abcgen.abc.tune import TuneState
 from abcgen.errors import FieldError
 from abcgen.learn.model import CharLSTM, repeat_state
-from abcgen.tune_types import ALIASES, MELODY_RANGE, TUNE_TYPES, kind_id
+from abcgen.tune_types import MELODY_RANGE, TUNE_TYPES, kind_id
 from abcgen.learn.data import type_line
 from abcgen.learn.vocab import END, Vocab
+from abcgen.sampling.asked import Header, Settings, check_opening
 
-MAX_CANDIDATES = 16      # hard cap on candidates per request
-MAX_CHARS = 3000         # hard cap on characters the model may write per tune
-MAX_OPENING = 1000       # characters of opening a user may type
-MAX_TITLE = 200
 CODE_CHARS = set("SBE:0123456789\n")
 CODE_LIMIT = 120         # characters the model may spend writing the form before the header is forced
 GREEDY_BELOW = 0.01      # temperatures this low are greedy: dividing by them overflows the logits
 MIN_LABELLED = 20        # a tune type reaches the model (as R:) only when at least this many of its
                          # training tunes were labelled with it; for rarer types the meter speaks
-
-
-@dataclass(frozen=True)
-class Header:
-    """Validated header fields. Meter, unit and key reach the model; tempo and title only the page."""
-    meter: str = "4/4"
-    unit: str = "1/8"
-    key: str = "D"
-    tempo: str | None = None
-    title: str = ""
-    x: int = 1
-    kind: str = ""      # the tune type (R:), as the tune-type table names it; "" for none
-    key_as_typed: str = ""   # the key as the musician spelled it ("Em"), shown in the tune; `key` is canonical
-
-    @classmethod
-    def parse(cls, meter="4/4", unit="1/8", key="D", tempo=None, title="", x=1, kind="") -> "Header":
-        """Check every field; a bad one raises FieldError naming it."""
-        title = "" if title is None else str(title)
-        if len(title) > MAX_TITLE:
-            raise FieldError("title", f"is {len(title)} characters long; keep it under {MAX_TITLE}")
-        if any(not c.isprintable() for c in title):
-            raise FieldError("title", "must be one line of text without control characters")
-        try:
-            x = int(str(x).strip() or "1")
-        except ValueError:
-            raise FieldError("x", f"{str(x)[:20]!r} is not a whole number; use e.g. 1") from None
-        if not 0 <= x <= 10**9:
-            raise FieldError("x", "must be a whole number between 0 and 1000000000")
-        return cls(meter=abcfields.parse_meter(str(meter or "")), unit=abcfields.parse_unit(str(unit or "")),
-                   key=abcfields.parse_key(str(key or "")),
-                   tempo=abcfields.parse_tempo(str(tempo)) if tempo not in (None, "") else None,
-                   title=title.strip(), x=x, kind=type_name(kind), key_as_typed=_as_typed(key))
-
-    def prompt(self) -> str:
-        """The header in the training text's own spelling (`abcgen.learn.data`): no tempo, `M:C` as
-        4/4. The musician's spelling stays in `full`."""
-        return f"X:1\nL:{self.unit}\nM:{abcfields.model_meter(self.meter)}\nK:{self.key}\n"
-
-    def full(self) -> str:
-        """The header shown to musicians: the user's X and title put back."""
-        t = f"T:{self.title}\n" if self.title else ""
-        r = f"R:{self.kind}\n" if self.kind else ""
-        q = f"Q:{self.tempo}\n" if self.tempo else ""
-        return f"X:{self.x}\n{t}{r}M:{self.meter}\nL:{self.unit}\n{q}K:{self.key_as_typed or self.key}\n"
-
-
-def _as_typed(key) -> str:
-    """A key's own spelling, where it is a plain ABC key name ("Em", "Dmix", "F#m"); else ""."""
-    text = str(key or "").strip()
-    return text if re.fullmatch(r"[A-G][#b]?(?:m|min|maj|mix|dor|phr|lyd|loc|ion|aeo)?", text, re.I) else ""
-
-
-def type_name(kind) -> str:
-    """The table's name for a tune type as typed ("Reel", "double jig", "clog"); "" for none."""
-    if kind is None or not str(kind).strip():
-        return ""
-    key = " ".join(str(kind).lower().split())
-    found = TUNE_TYPES.get(ALIASES.get(key, key))
-    if found is None:
-        raise FieldError("type", f"{str(kind)[:40]!r} is not a tune type abcgen knows; choose one of "
-                                 f"{', '.join(TUNE_TYPES)} (or none)")
-    return found.name
-
-
-@dataclass(frozen=True)
-class Settings:
-    temperature: float = 1.0   # 0 (or below 0.01) means greedy: always the most likely character
-    top_k: int = 0             # keep only the k most likely characters (0: all)
-    top_p: float = 1.0         # keep the smallest set of characters whose probability reaches p
-    seed: int = 0
-    max_chars: int = 1200      # characters the model may write before the tune is closed
-    num: int = 1               # candidates sampled together
-
-    def checked(self) -> "Settings":
-        def number(name, value, kind):
-            try:
-                v = kind(value)
-            except (TypeError, ValueError, OverflowError):
-                raise FieldError(name, f"{str(value)[:20]!r} is not a number") from None
-            if isinstance(v, float) and v != v:
-                raise FieldError(name, "is not a number")
-            return v
-        t = number("temperature", self.temperature, float)
-        if not 0 <= t <= 5:
-            raise FieldError("temperature", "must be between 0 (greedy) and 5; 1.0 is the model's own taste")
-        k = number("top_k", self.top_k, int)
-        if not 0 <= k <= 1000:
-            raise FieldError("top_k", "must be between 0 (off) and 1000")
-        p = number("top_p", self.top_p, float)
-        if not 0 < p <= 1:
-            raise FieldError("top_p", "must be above 0 and at most 1 (1 is off)")
-        seed = number("seed", self.seed, int)
-        if not 0 <= seed < 2**63:
-            raise FieldError("seed", "must be a whole number from 0 up")
-        n = number("max_chars", self.max_chars, int)
-        if not 50 <= n <= MAX_CHARS:
-            raise FieldError("max_chars", f"must be between 50 and {MAX_CHARS}")
-        num = number("num", self.num, int)
-        if not 1 <= num <= MAX_CANDIDATES:
-            raise FieldError("num", f"must be between 1 and {MAX_CANDIDATES} candidates")
-        return Settings(t, k, p, seed, n, num)
 
 
 @dataclass
@@ -184,31 +79,6 @@ class Row:
     accepted: bool = False    # `accept` said yes to it (only asked once the model ended it)
 
 
-# A header field written among the notes ("dAF K:G"): a letter after a space, a colon, and no bar line
-# (a note before ":|" is music); inline fields [K:G] and chord symbols are taken out first.
-_FIELD_INSIDE = re.compile(r"(?:(?<=\s)|^)[A-Za-z]:(?![|:\]])[^\s|]*")
-
-
-def check_opening(opening: str, vocab: Vocab) -> str:
-    """The opening as the model will read it: lines of music, no header fields, known characters."""
-    opening = (opening or "").replace("\r\n", "\n").replace("\r", "\n")
-    if len(opening) > MAX_OPENING:
-        raise FieldError("opening", f"is {len(opening)} characters long; the limit is {MAX_OPENING}")
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in opening.split("\n")]
-    lines = [line for line in lines if line]
-    for i, line in enumerate(lines, 1):
-        if re.match(r"^[A-Za-z]:(?![|:])", line):
-            raise FieldError("opening", f"line {i} ({line[:20]!r}) is a header field; put header values "
-                                        "in their own fields and only notes in the opening")
-        inside = _FIELD_INSIDE.search(re.sub(r'"[^"]*"|\[[A-Za-z]:[^\]]*\]', " ", line))
-        if inside:
-            raise FieldError("opening", f"holds a header field, {inside.group(0)}, inside the music of line {i}; "
-                                        "put header values in their own fields (K: key, M: meter, ...) and "
-                                        "only notes in the opening")
-    text = "\n".join(lines)
-    vocab.encode(text, field="opening")
-    return text
-
 
 class Sampler:
     """Holds a model and its vocabulary; `stream` and `sample` write tunes."""
@@ -249,28 +119,13 @@ class Sampler:
         self._check_header(header)
         opening = check_opening(opening, self.vocab)
         request = formtools.parse_form(form)
-        code = request.code
-        if code and not self.knows_codes:
-            raise FieldError("form", "this checkpoint was trained without form codes; leave the form empty")
-        code_done = bool(code) and _form_complete(code)
-        if not self.knows_codes:
-            code_done = True
-        prompt = END + self.type_line(header) + code
-        if code_done:
-            prompt += header.prompt() + opening
+        code_done = self._form_is_given(request.code)
         gen = torch.Generator().manual_seed(settings.seed)
-        n = settings.num
-
-        ids = torch.tensor([self.vocab.encode(prompt, field="opening")], device=self.device)
-        kind = self.kind_of(header)        # heard at every step by a model conditioned on the type
-        heard = {"kinds": torch.full((n,), kind, dtype=torch.long, device=self.device)} if kind else {}
-        logits, state = self.model(ids, **{k: v[:1] for k, v in heard.items()})
-        logits = logits[:, -1].expand(n, -1)
-        state = repeat_state(state, n)
-
+        logits, state, heard = self._read_prompt(header, request.code, opening if code_done else None,
+                                                 settings.num)
         start = opening if code_done else ""     # else the opening is forced after the model's form
-        rows = [Row(clock=_clock(header, request).feed_text(start), code=code, body=start,
-                    phase="body" if code_done else "code") for _ in range(n)]
+        rows = [Row(clock=_clock(header, request).feed_text(start), code=request.code, body=start,
+                    phase="body" if code_done else "code") for _ in range(settings.num)]
         for step in range(settings.max_chars + CODE_LIMIT + len(header.prompt()) + 2):
             choice = self._choose(logits, rows, settings, gen)
             for r, row in enumerate(rows):
@@ -278,40 +133,15 @@ class Sampler:
                     continue
                 c = self.vocab.chars[choice[r]]
                 if row.phase == "code":
-                    if c == "X" or len(row.code) - len(code) >= CODE_LIMIT:
-                        # The model finished its form; from here the header is ours, not the model's,
-                        # and the clock holds the model to the form it chose.
-                        row.phase = "body"
-                        row.clock = _clock(header, _own_form(row.code))
-                        rest = header.prompt()[1 if c == "X" else 0:]
-                        row.forced = list(rest + opening)
-                        row.header_left = len(rest)
-                        if c != "X":
-                            choice[r] = self.vocab.index[row.forced.pop(0)]
-                            row.header_left -= 1
-                    else:
-                        row.code += c
-                    continue
-                if row.header_left:
-                    row.header_left -= 1     # a forced header character, not part of the body
-                    continue
-                if c == END:
-                    row.done = row.ended = True
-                    if accept is not None:
-                        row.accepted = bool(accept(self._finish(header, row)))
-                    continue
-                row.body += c
-                row.clock = row.clock.feed(c)
-                row.written += 1
-                if row.written >= settings.max_chars:
-                    row.done = True
+                    choice[r] = self.vocab.index[_write_code(row, c, header, opening, len(request.code))]
+                else:
+                    self._write_body(row, c, header, settings.max_chars, accept)
             if all(row.done for row in rows) or (deadline is not None and time.monotonic() >= deadline):
                 break
             if enough and sum(row.accepted for row in rows) >= enough:
                 rows = [row for row in rows if row.done]
                 break
-            x = torch.tensor(choice, device=self.device).unsqueeze(1)
-            out, state = self.model(x, state, **heard)
+            out, state = self.model(torch.tensor(choice, device=self.device).unsqueeze(1), state, **heard)
             logits = out[:, -1]
             if every and step % every == every - 1:
                 yield Progress([row.body for row in rows])
@@ -326,6 +156,44 @@ class Sampler:
         return kind_id(header.kind) if header.kind in self.types and self.model.config.kinds else 0
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _form_is_given(self, code: str) -> bool:
+        """Whether the prompt holds the whole form, so the header and opening follow it there; else
+        the model writes the rest of its form first. A checkpoint trained without form codes writes
+        none and can be asked for none."""
+        if code and not self.knows_codes:
+            raise FieldError("form", "this checkpoint was trained without form codes; leave the form empty")
+        return not self.knows_codes or (bool(code) and _form_complete(code))
+
+    def _read_prompt(self, header: Header, code: str, opening: str | None, n: int):
+        """The model reads the prompt once (the header and `opening` only when the form is given) and
+        its state is copied to `n` rows: (their first logits, the state, the type heard at every
+        step by a model conditioned on it)."""
+        prompt = END + self.type_line(header) + code
+        if opening is not None:
+            prompt += header.prompt() + opening
+        ids = torch.tensor([self.vocab.encode(prompt, field="opening")], device=self.device)
+        kind = self.kind_of(header)
+        heard = {"kinds": torch.full((n,), kind, dtype=torch.long, device=self.device)} if kind else {}
+        logits, state = self.model(ids, **{k: v[:1] for k, v in heard.items()})
+        return logits[:, -1].expand(n, -1), repeat_state(state, n), heard
+
+    def _write_body(self, row: Row, c: str, header: Header, max_chars: int, accept) -> None:
+        """The row takes a body character: a forced header character is not part of the body; the
+        end-of-tune symbol ends the row (and asks `accept`); the length cap closes it."""
+        if row.header_left:
+            row.header_left -= 1
+            return
+        if c == END:
+            row.done = row.ended = True
+            if accept is not None:
+                row.accepted = bool(accept(self._finish(header, row)))
+            return
+        row.body += c
+        row.clock = row.clock.feed(c)
+        row.written += 1
+        if row.written >= max_chars:
+            row.done = True
 
     def _check_header(self, header: Header) -> None:
         """Each header value the model reads must be written in characters it knows."""
@@ -390,6 +258,25 @@ class Sampler:
         if not body.endswith("\n"):
             body += "\n"
         return Candidate(header=header, code=row.code, body=body, ended=row.ended, closing=closing)
+
+
+def _write_code(row: Row, c: str, header: Header, opening: str, asked: int) -> str:
+    """The row takes a character of the form the model writes, and returns the character the model
+    reads in its place. At `X` (or after CODE_LIMIT characters of its own) the model has finished
+    its form: from here the header and the opening are forced, and the tune state holds the model
+    to the form it chose."""
+    if c != "X" and len(row.code) - asked < CODE_LIMIT:
+        row.code += c
+        return c
+    row.phase = "body"
+    row.clock = _clock(header, _own_form(row.code))
+    rest = header.prompt()[1 if c == "X" else 0:]
+    row.forced = list(rest + opening)
+    row.header_left = len(rest)
+    if c == "X":
+        return c
+    row.header_left -= 1
+    return row.forced.pop(0)
 
 
 def _clock(header: Header, request: formtools.Request) -> TuneState:

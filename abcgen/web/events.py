@@ -25,7 +25,8 @@ from abcgen.judge import analysis
 from abcgen.render import files
 from abcgen.render import outputs as renderer
 from abcgen.request import FILLED_BY_TYPE, NAMES as REQUEST_NAMES, Request
-from abcgen.sampling.sample import Settings, check_opening, load_sampler
+from abcgen.sampling.asked import Settings, check_opening
+from abcgen.sampling.sample import load_sampler
 from abcgen.tune_types import TUNE_TYPES
 from abcgen.web import limits, present, share, sound, tempo
 from abcgen.keep import continuation, tune_header
