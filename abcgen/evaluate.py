@@ -17,7 +17,7 @@ from abcgen.learn import batching
 from abcgen.learn import checkpoint
 from abcgen.learn.data import load_corpus, type_line
 from abcgen.errors import CheckpointError, DataError, FieldError
-from abcgen.train import evaluate_stream
+from abcgen.learn.scoring import evaluate_stream
 
 
 def evaluate(model, vocab, tunes, seq_len: int = 256, tracks: int = 16) -> dict:

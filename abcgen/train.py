@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,8 +26,9 @@ from tqdm import tqdm
 
 from abcgen.learn import batching
 from abcgen.learn import checkpoint
-from abcgen.learn.data import load_corpus
+from abcgen.learn.data import Corpus, load_corpus
 from abcgen.learn.model import CharLSTM, ModelConfig, detach_state
+from abcgen.learn.scoring import evaluate_stream
 from abcgen.learn.vocab import Vocab
 
 LN2 = math.log(2)
@@ -160,151 +162,189 @@ def epoch_tracks(tunes, vocab: Vocab, epoch: int, cfg: dict, rank: int, world: i
     return tuple(t[rows] for t in tracks)
 
 
-@torch.no_grad()
-def evaluate_stream(model: CharLSTM, ids: torch.Tensor, scored: torch.Tensor, kinds: torch.Tensor,
-                    seq_len: int, device: torch.device) -> tuple[float, int]:
-    """(mean nats per scored character, number of scored characters) with state carried."""
-    model.eval()
-    total, count, state = 0.0, 0, None
-    last = ids.shape[1] - 1
-    for s in range(0, last, seq_len):
-        e = min(s + seq_len, last)
-        x, y, m, k = (t.to(device) for t in (ids[:, s:e], ids[:, s + 1:e + 1], scored[:, s + 1:e + 1],
-                                             kinds[:, s:e]))
-        logits, state = model(x, state, kinds=k)
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
-        total += loss[m.reshape(-1)].sum().item()
-        count += int(m.sum())
-    return total / max(1, count), count
+@dataclass
+class Run:
+    """What one training run works with, set up once (`_start`): where it is, its data, its model."""
+    cfg: dict
+    device: torch.device
+    rank: int                  # this process among `world` data-parallel ones; rank 0 writes
+    world: int
+    out: Path                  # latest.pt, best.pt, log.csv and loss.png go here
+    corpus: Corpus
+    vocab: Vocab
+    val_tracks: tuple
+    model: CharLSTM
+    optimizer: torch.optim.Optimizer
+    ddp: torch.nn.Module       # the model, wrapped for data parallel when world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def save_latest(self, st: dict, hidden) -> None:
+        """Everything needed to continue exactly where this save leaves off (`--resume`)."""
+        checkpoint.save(self.out / "latest.pt", self.model, self.vocab, config=self.cfg,
+                        data=self.corpus.description, optimizer=self.optimizer.state_dict(), train_state=st,
+                        rng=torch.get_rng_state(), hidden=[h.cpu() for h in hidden] if hidden else None)
 
 
 def train(cfg: dict, resume: bool = False) -> dict:
+    """Train as `cfg` says, afresh or (`resume`) from out_dir/latest.pt; returns the run's state
+    (steps, best validation loss, the log)."""
+    run = _start(cfg, resume)
+    st, hidden = _resumed(run, resume)
+    tracks = epoch_tracks(run.corpus.train, run.vocab, st["epoch"], cfg, run.rank, run.world)
+    if batching.num_windows(tracks[0].shape[1], cfg["seq_len"]) == 0:
+        raise SystemExit("training data is shorter than one window; lower seq_len or batch_size")
+    bar = tqdm(total=cfg["max_steps"], initial=st["step"], disable=not run.main, desc="train", unit="step")
+    try:
+        _loop(run, st, hidden, tracks, bar)
+    except KeyboardInterrupt:
+        if run.main:
+            print("\ninterrupted: progress up to the last evaluation is in latest.pt; "
+                  "continue with --resume", flush=True)
+        raise
+    finally:
+        bar.close()
+    if run.main:
+        _report_end(run, st)
+    if run.world > 1:
+        dist.destroy_process_group()
+    return st
+
+
+def _start(cfg: dict, resume: bool) -> Run:
+    """Device, process group, seeds, data and model: everything fixed before the first step. The
+    vocabulary comes from the data, so a warm start (`init_from`) maps characters by name."""
     device = pick_device()
     rank, world = setup_distributed(device)
-    main = rank == 0
     torch.manual_seed(cfg["seed"])
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
     out = Path(cfg["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
-
     corpus = load_corpus(cfg["data"], validate=cfg["validate_data"], workers=cfg["workers"],
                          cache_dir=cfg["cache_dir"], abc2midi=cfg["abc2midi_check"],
                          transpose=cfg["transpose"])
-    if main:
+    if rank == 0:
         print(corpus.report(), flush=True)
     if not corpus.valid or not corpus.train:
         raise SystemExit(f"{cfg['data']}: no {'validation' if corpus.train else 'training'} tunes; "
                          f"use a larger source")
     vocab = Vocab.from_texts(t.text for t in corpus.train + corpus.valid)
     val_tracks = batching.tune_tracks([t.item for t in corpus.valid], vocab, cfg["eval_tracks"])
-
     model = CharLSTM(ModelConfig(vocab_size=len(vocab), end_id=vocab.end_id, **cfg["model"])).to(device)
     if cfg["init_from"] and not (resume and (out / "latest.pt").exists()):
         warm_start(model, vocab, cfg["init_from"])
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    return Run(cfg, device, rank, world, out, corpus, vocab, val_tracks, model, optimizer, ddp)
 
-    # Everything needed to continue exactly where a save left off.
+
+def _resumed(run: Run, resume: bool) -> tuple[dict, tuple | None]:
+    """The run's state and the LSTM state carried between windows: fresh, or as latest.pt left
+    them (weights, optimizer and random state too), so a resumed run matches an unbroken one."""
     st = {"step": 0, "epoch": 0, "window": 0, "best_val": float("inf"), "best_step": 0,
           "bad_evals": 0, "elapsed": 0.0, "log": [], "done": False}
-    hidden = None
-    latest = out / "latest.pt"
+    latest = run.out / "latest.pt"
     if resume and latest.exists():
         payload = checkpoint.read(latest)
-        if payload["vocab"] != vocab.to_list():
+        if payload["vocab"] != run.vocab.to_list():
             raise SystemExit(f"{latest} was trained on other data (vocabulary differs); "
                              f"start afresh in another out_dir")
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        st = payload["train_state"]
+        run.model.load_state_dict(payload["model"])
+        run.optimizer.load_state_dict(payload["optimizer"])
         torch.set_rng_state(payload["rng"])
-        hidden = tuple(h.to(device) for h in payload["hidden"]) if payload["hidden"] else None
-        if main:
-            print(f"resumed from {latest} at step {st['step']}", flush=True)
-    elif resume and main:
+        hidden = tuple(h.to(run.device) for h in payload["hidden"]) if payload["hidden"] else None
+        if run.main:
+            print(f"resumed from {latest} at step {payload['train_state']['step']}", flush=True)
+        return payload["train_state"], hidden
+    if resume and run.main:
         print(f"no {latest} to resume from; starting afresh", flush=True)
+    return st, None
 
-    def save_latest():
-        checkpoint.save(latest, model, vocab, config=cfg, data=corpus.description,
-                        optimizer=optimizer.state_dict(), train_state=st, rng=torch.get_rng_state(),
-                        hidden=[h.cpu() for h in hidden] if hidden else None)
 
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    tracks = epoch_tracks(corpus.train, vocab, st["epoch"], cfg, rank, world)
+def _loop(run: Run, st: dict, hidden, tracks: tuple, bar: tqdm) -> None:
+    """Steps until max_steps or early stopping, a new epoch's order when the windows run out, and
+    an evaluation every eval_every steps."""
+    cfg = run.cfg
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if run.device.type == "cuda"
+           else torch.autocast("cpu", enabled=False))
     n_windows = batching.num_windows(tracks[0].shape[1], cfg["seq_len"])
-    if n_windows == 0:
-        raise SystemExit("training data is shorter than one window; lower seq_len or batch_size")
-    bar = tqdm(total=cfg["max_steps"], initial=st["step"], disable=not main, desc="train", unit="step")
     run_loss, run_n, t0, chars = 0.0, 0, time.time(), 0
-    try:
-        while st["step"] < cfg["max_steps"] and not st["done"]:
-            if st["window"] >= n_windows:
-                st["epoch"] += 1
-                st["window"] = 0
-                hidden = None
-                tracks = epoch_tracks(corpus.train, vocab, st["epoch"], cfg, rank, world)
-                n_windows = batching.num_windows(tracks[0].shape[1], cfg["seq_len"])
-            model.train()
-            x, y, _, k = (t.to(device) for t in batching.window(*tracks, st["window"], cfg["seq_len"]))
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(st["step"], cfg)
-            with amp:
-                logits, hidden = ddp(x, hidden, kinds=k)
-                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            optimizer.step()
-            hidden = detach_state(hidden)
-            st["step"] += 1
-            st["window"] += 1
-            run_loss += loss.item()
-            run_n += 1
-            chars += x.numel() * world
-            bar.update(1)
-            if st["step"] % cfg["eval_every"] == 0 or st["step"] == cfg["max_steps"]:
-                now = time.time()
-                st["elapsed"] += now - t0
-                val, _ = evaluate_stream(model, *val_tracks, cfg["seq_len"], device)
-                row = {"step": st["step"], "epoch": st["epoch"], "lr": lr_at(st["step"] - 1, cfg),
-                       "train_nats": run_loss / run_n, "train_bpc": run_loss / run_n / LN2,
-                       "val_nats": val, "val_bpc": val / LN2, "elapsed_s": round(st["elapsed"], 1),
-                       "chars_per_s": round(chars / max(1e-9, now - t0))}
-                st["log"].append(row)
-                improved = val < st["best_val"]
-                if improved:
-                    st["best_val"], st["best_step"], st["bad_evals"] = val, st["step"], 0
-                else:
-                    st["bad_evals"] += 1
-                    st["done"] = st["bad_evals"] >= cfg["patience"]
-                if main:
-                    bar.write(f"step {row['step']:5d} | train {row['train_bpc']:.3f} bpc | "
-                              f"val {row['val_bpc']:.3f} bpc{' *' if improved else ''} | "
-                              f"{row['chars_per_s']:,} chars/s")
-                    if improved:
-                        checkpoint.save(out / "best.pt", model, vocab, config=cfg, data=corpus.description,
-                                        metrics=_metrics(st, row))
-                    save_latest()
-                    write_log(out, st["log"])
-                run_loss, run_n, t0, chars = 0.0, 0, time.time(), 0
-    except KeyboardInterrupt:
-        if main:
-            print("\ninterrupted: progress up to the last evaluation is in latest.pt; "
-                  "continue with --resume", flush=True)
-        raise
-    finally:
-        bar.close()
-    if main:
-        draw_curve(out, st["log"])
-        reason = "early stopping" if st["done"] else "max_steps reached"
-        print(f"finished ({reason}): best validation {st['best_val'] / LN2:.4f} bpc at step "
-              f"{st['best_step']}, {st['elapsed'] / 60:.1f} min", flush=True)
-        if cfg.get("export"):
-            export(out / "best.pt", Path(cfg["export"]), st)
-    if world > 1:
-        dist.destroy_process_group()
-    return st
+    while st["step"] < cfg["max_steps"] and not st["done"]:
+        if st["window"] >= n_windows:
+            st["epoch"] += 1
+            st["window"] = 0
+            hidden = None
+            tracks = epoch_tracks(run.corpus.train, run.vocab, st["epoch"], cfg, run.rank, run.world)
+            n_windows = batching.num_windows(tracks[0].shape[1], cfg["seq_len"])
+        x, y, _, k = (t.to(run.device) for t in batching.window(*tracks, st["window"], cfg["seq_len"]))
+        loss, hidden = _step(run, x, y, k, hidden, lr_at(st["step"], cfg), amp)
+        st["step"] += 1
+        st["window"] += 1
+        run_loss += loss
+        run_n += 1
+        chars += x.numel() * run.world
+        bar.update(1)
+        if st["step"] % cfg["eval_every"] == 0 or st["step"] == cfg["max_steps"]:
+            now = time.time()
+            st["elapsed"] += now - t0
+            _evaluate(run, st, hidden, run_loss / run_n, chars / max(1e-9, now - t0), bar)
+            run_loss, run_n, t0, chars = 0.0, 0, time.time(), 0
+
+
+def _step(run: Run, x, y, k, hidden, lr: float, amp) -> tuple[float, tuple]:
+    """One optimizer step on a window, with the state carried in from the window before (its
+    gradient cut there: truncated BPTT). Returns the window's loss in nats and the state."""
+    run.model.train()
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    with amp:
+        logits, hidden = run.ddp(x, hidden, kinds=k)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg["grad_clip"])
+    run.optimizer.step()
+    return loss.item(), detach_state(hidden)
+
+
+def _evaluate(run: Run, st: dict, hidden, train_nats: float, chars_per_s: float, bar: tqdm) -> None:
+    """Validation loss, a log row and early stopping; the main process writes best.pt when the
+    loss improved, and latest.pt and log.csv every time, so a crash loses at most eval_every steps."""
+    cfg = run.cfg
+    val, _ = evaluate_stream(run.model, *run.val_tracks, cfg["seq_len"], run.device)
+    row = {"step": st["step"], "epoch": st["epoch"], "lr": lr_at(st["step"] - 1, cfg),
+           "train_nats": train_nats, "train_bpc": train_nats / LN2,
+           "val_nats": val, "val_bpc": val / LN2, "elapsed_s": round(st["elapsed"], 1),
+           "chars_per_s": round(chars_per_s)}
+    st["log"].append(row)
+    improved = val < st["best_val"]
+    if improved:
+        st["best_val"], st["best_step"], st["bad_evals"] = val, st["step"], 0
+    else:
+        st["bad_evals"] += 1
+        st["done"] = st["bad_evals"] >= cfg["patience"]
+    if run.main:
+        bar.write(f"step {row['step']:5d} | train {row['train_bpc']:.3f} bpc | "
+                  f"val {row['val_bpc']:.3f} bpc{' *' if improved else ''} | "
+                  f"{row['chars_per_s']:,} chars/s")
+        if improved:
+            checkpoint.save(run.out / "best.pt", run.model, run.vocab, config=cfg, data=run.corpus.description,
+                            metrics=_metrics(st, row))
+        run.save_latest(st, hidden)
+        write_log(run.out, st["log"])
+
+
+def _report_end(run: Run, st: dict) -> None:
+    """The loss curve, a closing line, and the exported model when the config asks for one."""
+    draw_curve(run.out, st["log"])
+    reason = "early stopping" if st["done"] else "max_steps reached"
+    print(f"finished ({reason}): best validation {st['best_val'] / LN2:.4f} bpc at step "
+          f"{st['best_step']}, {st['elapsed'] / 60:.1f} min", flush=True)
+    if run.cfg.get("export"):
+        export(run.out / "best.pt", Path(run.cfg["export"]), st)
 
 
 def warm_start(model: CharLSTM, vocab: Vocab, path: str) -> None:
