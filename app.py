@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -58,6 +59,9 @@ EXAMPLES = [  # tune type, title, key, opening; the type fills in the rest
     ("waltz", "Lough Arrow Waltz", "G", "D2|G2B2d2|"),
     ("reel", "", "Dmix", ""),
 ]
+
+
+START = TUNE_TYPES["jig"]   # the page opens on a jig
 
 
 def example_row(kind, title, key, opening) -> list:
@@ -109,8 +113,7 @@ def create(config: Config | None = None, sampler=None) -> Composer:
 def build(composer: Composer) -> gr.Blocks:
     """The page: the fields and Compose on the left (below the tune on phones), the tune on the right,
     and the /compose API. From the top, Compose is the tenth stop of the Tab key."""
-    ui, c = composer.ui, composer
-    start = TUNE_TYPES["jig"]  # the page opens on a jig
+    ui = composer.ui
     with gr.Blocks(title="abcgen · folk tune composer", analytics_enabled=False) as demo:
         ui.candidates_state = gr.State([])
         # Kept in the visitor's browser; the secret only keeps the format stable across restarts.
@@ -119,170 +122,206 @@ def build(composer: Composer) -> gr.Blocks:
         ui.width = gr.Number(-1, visible=False, elem_id="sheet-width")
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Row(equal_height=False, elem_id="main"):
-            with gr.Column(scale=2, min_width=340, elem_id="inputs"):
-                tune_type = gr.Radio(list(TUNE_TYPES), label="Tune type: fills in meter, unit, tempo and form",
-                                     value=start.name, elem_id="tune-type")
-                title = gr.Textbox(label="T: title", placeholder="Name your tune", elem_id="title")
-                with gr.Row(elem_id="header-fields"):
-                    ui.meter = gr.Dropdown(METERS, value=start.meter, label="M: meter", allow_custom_value=True,
-                                           min_width=110, elem_id="meter")
-                    ui.unit = gr.Dropdown(UNITS, value=start.unit, label="L: unit", allow_custom_value=True,
-                                          min_width=110, elem_id="unit")
-                    key = gr.Dropdown(KEYS, value="D", label="K: key", allow_custom_value=True, min_width=110,
-                                      elem_id="key")
-                    ui.tempo_field = gr.Textbox(label="Q: tempo", value=start.tempo, placeholder="3/8=116",
-                                                min_width=110, elem_id="tempo")
-                with gr.Row(elem_id="opening-row"):
-                    opening = gr.Textbox(label="Opening (optional): the first notes, kept as written", lines=1,
-                                         max_lines=4, elem_id="opening", scale=3,
-                                         placeholder=f"e.g. A|dAF DFA|dfe dcB| (at most {MAX_OPENING:,} "
-                                                     "characters; empty for a free start)")
-                    ui.form = gr.Dropdown(FORMS, value=start.form, label="Form", allow_custom_value=True,
-                                          elem_id="form", scale=1, min_width=120)
-                with gr.Row(elem_id="compose-row"):
-                    compose_btn = gr.Button("Compose", variant="primary", scale=2, elem_id="compose")
-                    continue_btn = gr.Button("Continue", scale=1, elem_id="continue")
-                gr.Markdown("Form: AABB (two parts, each played twice), AABBCC, AB; \"AB 16\" for 16-bar "
-                            "parts; or a code such as S:2 B:8 E:5 B:8. Continue writes on from the tune "
-                            "shown, or adds a part to a finished one.", elem_id="form-help")
-                with gr.Accordion("Sampling, seed and X: number", open=False, elem_id="sampling"):
-                    with gr.Row():
-                        temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature",
-                                                info="Lower is safer, higher is wilder", elem_id="temperature")
-                        top_k = gr.Slider(0, 60, value=0, step=1, label="Top-k", info="0 keeps every choice",
-                                          elem_id="top-k")
-                    with gr.Row(equal_height=True):
-                        ui.seed = gr.Number(label="Seed (a new one on each Compose)", value=0, precision=0,
-                                            minimum=0, scale=3, elem_id="seed")
-                        ui.keep_seed = gr.Checkbox(False, label="Keep this seed (the same settings write the "
-                                                                "same tune)", scale=3, elem_id="keep-seed")
-                        x = gr.Number(label="X: number", value=1, precision=0, minimum=0, scale=1, min_width=90,
-                                      elem_id="x")
-                    with gr.Row():
-                        max_chars = gr.Slider(100, MAX_CHARS, value=1200, step=50,
-                                              label="Maximum length (characters)", elem_id="max-chars")
-                        num = gr.Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates",
-                                        info="Several tunes at once; pick one", elem_id="num")
-                gr.Examples([example_row(*e) for e in EXAMPLES],
-                            inputs=[tune_type, title, ui.meter, ui.unit, key, ui.tempo_field, opening, ui.form],
-                            example_labels=[example_label(*e) for e in EXAMPLES], label="Try one of these",
-                            elem_id="examples")
-
-            with gr.Column(scale=3, min_width=340, elem_id="outputs"):
-                ui.status = gr.HTML("", elem_id="status")
-                ui.candidates = gr.Radio([], label="Candidates, best first", visible=False, elem_id="candidates")
-                ui.sheet = gr.HTML(present.empty_sheet(), min_height=160, elem_id="notation")
-                with gr.Row(equal_height=True, elem_id="keep-row"):
-                    ui.keep_bars = gr.Textbox("", label="Keep bars 1 to (click a bar to write again from it)",
-                                              placeholder="e.g. 4", scale=2, min_width=150, elem_id="keep-bars")
-                    rewrite_btn = gr.Button("Keep them, write the rest again", scale=2, min_width=150,
-                                            elem_id="rewrite")
-                    new_part_btn = gr.Button("Keep the A part, new B part", scale=2, min_width=130,
-                                             elem_id="new-part")
-                    undo_btn = gr.Button("Undo", scale=1, min_width=70, elem_id="undo")
-                compose_here = gr.Button("Compose a new tune", variant="primary", elem_id="compose-here")
-                with gr.Row(equal_height=True, elem_id="listen-row"):
-                    ui.play = gr.Button("▶ Play", scale=1, min_width=90, elem_id="play", interactive=False)
-                    # The browser's own player (not the waveform view): assets/follow.js follows its clock.
-                    ui.audio = gr.Audio(label="Listen", type="filepath", interactive=False, buttons=["download"],
-                                        autoplay=True, scale=5, elem_id="audio",
-                                        waveform_options=gr.WaveformOptions(show_recording_waveform=False))
-                with gr.Row(equal_height=True, elem_id="tempo-row"):
-                    control = tempo.control(f"M:{start.meter}\nQ:{start.tempo}\nK:D\n", start.quarter_bpm)
-                    ui.tempo = gr.Slider(control.low, control.high, value=control.value, step=1, scale=4,
-                                         label=control.label, elem_id="playback-tempo")
-                    ui.tempo_btn = gr.Button("Apply tempo", scale=1, min_width=110, elem_id="rerender",
-                                             interactive=False)
-                ui.hint = gr.Markdown("Play and Apply tempo work once there is a tune: compose one, or paste "
-                                      "one in the ABC tab and press Render.", elem_id="no-tune-hint")
-                ui.sound = sound_controls()
-                with gr.Tabs(elem_id="tune-tabs"):
-                    with gr.Tab("ABC", elem_id="abc-tab"):
-                        ui.abc = gr.Textbox(label="ABC: edit it, then Render", lines=12, max_lines=30,
-                                            buttons=["copy"], elem_id="abc")
-                        render_btn = gr.Button("Render", elem_id="render")
-                    with gr.Tab("Files", elem_id="downloads-tab"):
-                        ui.files = gr.File(label="MIDI, ABC, MusicXML and the sheet music as SVG (for audio, "
-                                                 "press Play, then the player's download button)",
-                                           file_count="multiple", interactive=False, elem_id="downloads")
-                    with gr.Tab("Report", elem_id="report-tab"):
-                        ui.report = gr.Textbox(label="Validation and musical report", lines=10,
-                                               interactive=False, elem_id="report")
-                    with gr.Tab("History", elem_id="history-tab"):
-                        ui.history = gr.Dropdown([], label="Tunes composed in this browser", elem_id="history",
-                                                 info="Pick one to bring it back")
-                        book_btn = gr.Button("Download them all as one ABC tune book", elem_id="tune-book")
-                        ui.book = gr.File(label="Tune book", interactive=False, elem_id="tune-book-file")
-                # Share under the tabs, not in one: one tap away on a phone, where a fifth tab hides under "…".
-                with gr.Row(equal_height=True, elem_id="share-row"):
-                    share_btn = gr.Button("Share: a link to these settings and this tune", scale=1, min_width=150,
-                                          elem_id="share")
-                    ui.share_link = gr.Textbox(label="Link: opens this tune and these settings anywhere",
-                                               buttons=["copy"], interactive=False, scale=2, min_width=150,
-                                               elem_id="share-link")
+            fields, left = input_column(ui)
+            right = tune_column(ui)
+        buttons = SimpleNamespace(**vars(left), **vars(right))
         ui.link_in = gr.Textbox("", visible=False)  # the #fragment of the address the page was opened at
-
-        # The stable API: hidden inputs named by `compose`'s parameters, their values the defaults.
-        with gr.Column(visible=False):
-            api_inputs = [gr.Textbox(label="meter"), gr.Textbox(label="key"), gr.Textbox(label="unit"),
-                          gr.Textbox("", label="title"), gr.Textbox("", label="opening"),
-                          gr.Number(1.0, label="temperature"), gr.Number(0, label="seed", precision=0),
-                          gr.Number(1, label="x", precision=0), gr.Textbox("", label="tempo"),
-                          gr.Textbox("", label="form"), gr.Number(0, label="top_k", precision=0),
-                          gr.Number(1.0, label="top_p"), gr.Number(1200, label="max_chars", precision=0),
-                          gr.Number(1, label="num", precision=0), gr.Textbox("fiddle", label="instrument"),
-                          gr.Number(None, label="swing"), gr.Textbox("", label="transpose"),
-                          gr.Textbox("", label="loop"), gr.Number(1.0, label="speed"),
-                          gr.Checkbox(False, label="count_in"), gr.Textbox("", label="type"),
-                          gr.Textbox("", label="keep_bars")]
-            api_outputs = [gr.Textbox(label="abc"), gr.File(label="midi"), gr.File(label="abc_file"),
-                           gr.File(label="musicxml"), gr.File(label="wav"), gr.File(label="svg"),
-                           gr.Textbox(label="report")]
-            api_button = gr.Button("compose")
-        api_button.click(c.compose, api_inputs, api_outputs, api_name="compose", **WORK_QUEUE)
-
-        # The page's own events stay off the public API; those that sample or render share one limit.
-        page = {"api_visibility": "private"}
-        work = {**page, **WORK_QUEUE}
-        # Events that engrave send the sheet's width for the -1 of ui.width; writing ones also bring the
-        # result into view on a phone.
-        sized = {**work, "js": "(...a) => window.abcgen.withWidth(a)"}
-        writing = {**work, "js": "(...a) => window.abcgen.withWidth(a, true)"}
         # The request fields the page has (abcgen.request.FIELDS names them; top_p is the API's only).
-        ui.fields = {"type": tune_type, "x": x, "title": title, "meter": ui.meter, "unit": ui.unit, "key": key,
-                     "tempo": ui.tempo_field, "form": ui.form, "opening": opening, "temperature": temperature,
-                     "top_k": top_k, "seed": ui.seed, "max_chars": max_chars, "num": num, "keep_bars": ui.keep_bars,
+        ui.fields = {**fields, "keep_bars": ui.keep_bars,
                      **dict(zip(("instrument", "swing", "transpose", "loop", "speed", "count_in"), ui.sound))}
-        tune = [ui.report, ui.sheet, ui.audio, ui.tempo, ui.files, ui.status, ui.play, ui.tempo_btn, ui.hint]
-        writes = [ui.abc, *tune, ui.candidates, ui.candidates_state, ui.history_state, ui.history, ui.seed]
-        asked = {*ui.fields.values(), ui.keep_seed, ui.history_state, ui.width, ui.abc}
-        tune_type.input(c.on_tune_type, tune_type, [ui.meter, ui.unit, ui.tempo_field, ui.form], **page)
-        for button in (compose_btn, compose_here):
-            button.click(c.on_compose, asked, writes, **writing)
-        rewrite_btn.click(c.on_keep, asked, writes, **writing)
-        new_part_btn.click(c.on_new_part, asked, writes, **writing)
-        continue_btn.click(c.on_continue, [ui.abc, ui.form, temperature, top_k, ui.seed, max_chars, num,
-                                         ui.history_state, ui.width], writes, **writing)
-        undo_btn.click(c.on_undo, [ui.abc, ui.history_state, ui.width], [ui.abc, *tune, ui.candidates, ui.history],
-                       **sized)
-        render_btn.click(c.on_render, [ui.abc, ui.width], tune, **sized)
-        ui.play.click(c.on_play, [ui.abc, *ui.sound, ui.width], [ui.abc, *tune], **sized)
-        # One control applies the tempo: the button (the slider only sets the value), one request a press.
-        ui.tempo_btn.click(c.on_tempo, [ui.abc, ui.tempo, ui.width], [ui.abc, *tune], **sized)
-        ui.candidates.input(c.on_pick_candidate, [ui.candidates, ui.candidates_state, ui.width], [ui.abc, *tune],
-                            **sized)
-        ui.history.input(c.on_pick_history, [ui.history, ui.history_state, ui.width],
-                         [ui.abc, *tune, ui.candidates, ui.seed], **sized)
-        book_btn.click(c.on_tune_book, ui.history_state, [ui.book, ui.status], **page)
-        share_btn.click(c.on_share, {*ui.fields.values(), ui.abc}, ui.share_link, **page).then(
-            None, ui.share_link, ui.share_link, js="(f) => window.abcgen.shareLink(f)", **page)
-        demo.load(c.on_history_load, ui.history_state, [ui.history_state, ui.history], **page)
-        demo.load(None, None, ui.link_in, js="() => window.abcgen.linkFragment()", **page)
-        ui.link_in.change(c.on_open_link, [ui.link_in, ui.width], [*ui.fields.values(), ui.keep_seed, ui.abc, *tune],
-                          **sized)
+        api(composer)
+        wire(composer, demo, buttons)
     # api_open=False: the REST routes cannot skip the queue, so every call meets the limits above.
     demo.queue(default_concurrency_limit=4, max_size=QUEUE_SIZE, api_open=False)
     return demo
+
+
+def input_column(ui: SimpleNamespace) -> tuple[dict, SimpleNamespace]:
+    """The left column: tune type, header fields, opening, form, Compose, sampling and examples.
+    Returns its request fields by name (in the order share links fill them) and its buttons."""
+    with gr.Column(scale=2, min_width=340, elem_id="inputs"):
+        tune_type = gr.Radio(list(TUNE_TYPES), label="Tune type: fills in meter, unit, tempo and form",
+                             value=START.name, elem_id="tune-type")
+        title = gr.Textbox(label="T: title", placeholder="Name your tune", elem_id="title")
+        with gr.Row(elem_id="header-fields"):
+            ui.meter = gr.Dropdown(METERS, value=START.meter, label="M: meter", allow_custom_value=True,
+                                   min_width=110, elem_id="meter")
+            ui.unit = gr.Dropdown(UNITS, value=START.unit, label="L: unit", allow_custom_value=True,
+                                  min_width=110, elem_id="unit")
+            key = gr.Dropdown(KEYS, value="D", label="K: key", allow_custom_value=True, min_width=110,
+                              elem_id="key")
+            ui.tempo_field = gr.Textbox(label="Q: tempo", value=START.tempo, placeholder="3/8=116",
+                                        min_width=110, elem_id="tempo")
+        with gr.Row(elem_id="opening-row"):
+            opening = gr.Textbox(label="Opening (optional): the first notes, kept as written", lines=1,
+                                 max_lines=4, elem_id="opening", scale=3,
+                                 placeholder=f"e.g. A|dAF DFA|dfe dcB| (at most {MAX_OPENING:,} "
+                                             "characters; empty for a free start)")
+            ui.form = gr.Dropdown(FORMS, value=START.form, label="Form", allow_custom_value=True,
+                                  elem_id="form", scale=1, min_width=120)
+        with gr.Row(elem_id="compose-row"):
+            buttons = SimpleNamespace(compose=gr.Button("Compose", variant="primary", scale=2, elem_id="compose"),
+                                      continue_=gr.Button("Continue", scale=1, elem_id="continue"))
+        gr.Markdown("Form: AABB (two parts, each played twice), AABBCC, AB; \"AB 16\" for 16-bar "
+                    "parts; or a code such as S:2 B:8 E:5 B:8. Continue writes on from the tune "
+                    "shown, or adds a part to a finished one.", elem_id="form-help")
+        sampling = sampling_controls(ui)
+        gr.Examples([example_row(*e) for e in EXAMPLES],
+                    inputs=[tune_type, title, ui.meter, ui.unit, key, ui.tempo_field, opening, ui.form],
+                    example_labels=[example_label(*e) for e in EXAMPLES], label="Try one of these",
+                    elem_id="examples")
+    fields = {"type": tune_type, "x": sampling["x"], "title": title, "meter": ui.meter, "unit": ui.unit,
+              "key": key, "tempo": ui.tempo_field, "form": ui.form, "opening": opening}
+    return {**fields, **{k: v for k, v in sampling.items() if k != "x"}}, buttons
+
+
+def sampling_controls(ui: SimpleNamespace) -> dict:
+    """The "Sampling, seed and X: number" group, closed at first: most musicians never need it.
+    Returns temperature, top_k, seed, max_chars, num and x by request field name."""
+    with gr.Accordion("Sampling, seed and X: number", open=False, elem_id="sampling"):
+        with gr.Row():
+            temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature",
+                                    info="Lower is safer, higher is wilder", elem_id="temperature")
+            top_k = gr.Slider(0, 60, value=0, step=1, label="Top-k", info="0 keeps every choice",
+                              elem_id="top-k")
+        with gr.Row(equal_height=True):
+            ui.seed = gr.Number(label="Seed (a new one on each Compose)", value=0, precision=0,
+                                minimum=0, scale=3, elem_id="seed")
+            ui.keep_seed = gr.Checkbox(False, label="Keep this seed (the same settings write the "
+                                                    "same tune)", scale=3, elem_id="keep-seed")
+            x = gr.Number(label="X: number", value=1, precision=0, minimum=0, scale=1, min_width=90,
+                          elem_id="x")
+        with gr.Row():
+            max_chars = gr.Slider(100, MAX_CHARS, value=1200, step=50,
+                                  label="Maximum length (characters)", elem_id="max-chars")
+            num = gr.Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates",
+                            info="Several tunes at once; pick one", elem_id="num")
+    return {"x": x, "temperature": temperature, "top_k": top_k, "seed": ui.seed, "max_chars": max_chars,
+            "num": num}
+
+
+def tune_column(ui: SimpleNamespace) -> SimpleNamespace:
+    """The right column: status, candidates, the sheet, keeping bars, the player and tempo, sound
+    and practice, the tabs and Share. Returns its buttons."""
+    with gr.Column(scale=3, min_width=340, elem_id="outputs"):
+        ui.status = gr.HTML("", elem_id="status")
+        ui.candidates = gr.Radio([], label="Candidates, best first", visible=False, elem_id="candidates")
+        ui.sheet = gr.HTML(present.empty_sheet(), min_height=160, elem_id="notation")
+        with gr.Row(equal_height=True, elem_id="keep-row"):
+            ui.keep_bars = gr.Textbox("", label="Keep bars 1 to (click a bar to write again from it)",
+                                      placeholder="e.g. 4", scale=2, min_width=150, elem_id="keep-bars")
+            buttons = SimpleNamespace(
+                rewrite=gr.Button("Keep them, write the rest again", scale=2, min_width=150, elem_id="rewrite"),
+                new_part=gr.Button("Keep the A part, new B part", scale=2, min_width=130, elem_id="new-part"),
+                undo=gr.Button("Undo", scale=1, min_width=70, elem_id="undo"))
+        buttons.compose_here = gr.Button("Compose a new tune", variant="primary", elem_id="compose-here")
+        with gr.Row(equal_height=True, elem_id="listen-row"):
+            ui.play = gr.Button("▶ Play", scale=1, min_width=90, elem_id="play", interactive=False)
+            # The browser's own player (not the waveform view): assets/follow.js follows its clock.
+            ui.audio = gr.Audio(label="Listen", type="filepath", interactive=False, buttons=["download"],
+                                autoplay=True, scale=5, elem_id="audio",
+                                waveform_options=gr.WaveformOptions(show_recording_waveform=False))
+        with gr.Row(equal_height=True, elem_id="tempo-row"):
+            control = tempo.control(f"M:{START.meter}\nQ:{START.tempo}\nK:D\n", START.quarter_bpm)
+            ui.tempo = gr.Slider(control.low, control.high, value=control.value, step=1, scale=4,
+                                 label=control.label, elem_id="playback-tempo")
+            ui.tempo_btn = gr.Button("Apply tempo", scale=1, min_width=110, elem_id="rerender",
+                                     interactive=False)
+        ui.hint = gr.Markdown("Play and Apply tempo work once there is a tune: compose one, or paste "
+                              "one in the ABC tab and press Render.", elem_id="no-tune-hint")
+        ui.sound = sound_controls()
+        buttons.render, buttons.book = tune_tabs(ui)
+        # Share under the tabs, not in one: one tap away on a phone, where a fifth tab hides under "…".
+        with gr.Row(equal_height=True, elem_id="share-row"):
+            buttons.share = gr.Button("Share: a link to these settings and this tune", scale=1, min_width=150,
+                                      elem_id="share")
+            ui.share_link = gr.Textbox(label="Link: opens this tune and these settings anywhere",
+                                       buttons=["copy"], interactive=False, scale=2, min_width=150,
+                                       elem_id="share-link")
+    return buttons
+
+
+def tune_tabs(ui: SimpleNamespace) -> tuple[gr.Button, gr.Button]:
+    """The tune as ABC to edit, its files, its report and this browser's history. Returns the Render
+    and tune book buttons."""
+    with gr.Tabs(elem_id="tune-tabs"):
+        with gr.Tab("ABC", elem_id="abc-tab"):
+            ui.abc = gr.Textbox(label="ABC: edit it, then Render", lines=12, max_lines=30,
+                                buttons=["copy"], elem_id="abc")
+            render_btn = gr.Button("Render", elem_id="render")
+        with gr.Tab("Files", elem_id="downloads-tab"):
+            ui.files = gr.File(label="MIDI, ABC, MusicXML and the sheet music as SVG (for audio, "
+                                     "press Play, then the player's download button)",
+                               file_count="multiple", interactive=False, elem_id="downloads")
+        with gr.Tab("Report", elem_id="report-tab"):
+            ui.report = gr.Textbox(label="Validation and musical report", lines=10,
+                                   interactive=False, elem_id="report")
+        with gr.Tab("History", elem_id="history-tab"):
+            ui.history = gr.Dropdown([], label="Tunes composed in this browser", elem_id="history",
+                                     info="Pick one to bring it back")
+            book_btn = gr.Button("Download them all as one ABC tune book", elem_id="tune-book")
+            ui.book = gr.File(label="Tune book", interactive=False, elem_id="tune-book-file")
+    return render_btn, book_btn
+
+
+def api(c: Composer) -> None:
+    """The stable API: hidden inputs named by `compose`'s parameters, their values the defaults."""
+    with gr.Column(visible=False):
+        api_inputs = [gr.Textbox(label="meter"), gr.Textbox(label="key"), gr.Textbox(label="unit"),
+                      gr.Textbox("", label="title"), gr.Textbox("", label="opening"),
+                      gr.Number(1.0, label="temperature"), gr.Number(0, label="seed", precision=0),
+                      gr.Number(1, label="x", precision=0), gr.Textbox("", label="tempo"),
+                      gr.Textbox("", label="form"), gr.Number(0, label="top_k", precision=0),
+                      gr.Number(1.0, label="top_p"), gr.Number(1200, label="max_chars", precision=0),
+                      gr.Number(1, label="num", precision=0), gr.Textbox("fiddle", label="instrument"),
+                      gr.Number(None, label="swing"), gr.Textbox("", label="transpose"),
+                      gr.Textbox("", label="loop"), gr.Number(1.0, label="speed"),
+                      gr.Checkbox(False, label="count_in"), gr.Textbox("", label="type"),
+                      gr.Textbox("", label="keep_bars")]
+        api_outputs = [gr.Textbox(label="abc"), gr.File(label="midi"), gr.File(label="abc_file"),
+                       gr.File(label="musicxml"), gr.File(label="wav"), gr.File(label="svg"),
+                       gr.Textbox(label="report")]
+        api_button = gr.Button("compose")
+    api_button.click(c.compose, api_inputs, api_outputs, api_name="compose", **WORK_QUEUE)
+
+
+def wire(c: Composer, demo: gr.Blocks, buttons: SimpleNamespace) -> None:
+    """The page's events: which handler each control calls, what it reads and what it writes."""
+    ui = c.ui
+    # The page's own events stay off the public API; those that sample or render share one limit.
+    page = {"api_visibility": "private"}
+    work = {**page, **WORK_QUEUE}
+    # Events that engrave send the sheet's width for the -1 of ui.width; writing ones also bring the
+    # result into view on a phone.
+    sized = {**work, "js": "(...a) => window.abcgen.withWidth(a)"}
+    writing = {**work, "js": "(...a) => window.abcgen.withWidth(a, true)"}
+    f = ui.fields
+    tune = [ui.report, ui.sheet, ui.audio, ui.tempo, ui.files, ui.status, ui.play, ui.tempo_btn, ui.hint]
+    writes = [ui.abc, *tune, ui.candidates, ui.candidates_state, ui.history_state, ui.history, ui.seed]
+    asked = {*f.values(), ui.keep_seed, ui.history_state, ui.width, ui.abc}
+    f["type"].input(c.on_tune_type, f["type"], [ui.meter, ui.unit, ui.tempo_field, ui.form], **page)
+    for button in (buttons.compose, buttons.compose_here):
+        button.click(c.on_compose, asked, writes, **writing)
+    buttons.rewrite.click(c.on_keep, asked, writes, **writing)
+    buttons.new_part.click(c.on_new_part, asked, writes, **writing)
+    buttons.continue_.click(c.on_continue, [ui.abc, ui.form, f["temperature"], f["top_k"], ui.seed, f["max_chars"],
+                                            f["num"], ui.history_state, ui.width], writes, **writing)
+    buttons.undo.click(c.on_undo, [ui.abc, ui.history_state, ui.width], [ui.abc, *tune, ui.candidates, ui.history],
+                       **sized)
+    buttons.render.click(c.on_render, [ui.abc, ui.width], tune, **sized)
+    ui.play.click(c.on_play, [ui.abc, *ui.sound, ui.width], [ui.abc, *tune], **sized)
+    # One control applies the tempo: the button (the slider only sets the value), one request a press.
+    ui.tempo_btn.click(c.on_tempo, [ui.abc, ui.tempo, ui.width], [ui.abc, *tune], **sized)
+    ui.candidates.input(c.on_pick_candidate, [ui.candidates, ui.candidates_state, ui.width], [ui.abc, *tune],
+                        **sized)
+    ui.history.input(c.on_pick_history, [ui.history, ui.history_state, ui.width],
+                     [ui.abc, *tune, ui.candidates, ui.seed], **sized)
+    buttons.book.click(c.on_tune_book, ui.history_state, [ui.book, ui.status], **page)
+    buttons.share.click(c.on_share, {*f.values(), ui.abc}, ui.share_link, **page).then(
+        None, ui.share_link, ui.share_link, js="(f) => window.abcgen.shareLink(f)", **page)
+    demo.load(c.on_history_load, ui.history_state, [ui.history_state, ui.history], **page)
+    demo.load(None, None, ui.link_in, js="() => window.abcgen.linkFragment()", **page)
+    ui.link_in.change(c.on_open_link, [ui.link_in, ui.width], [*f.values(), ui.keep_seed, ui.abc, *tune], **sized)
 
 
 def page_head() -> str:
