@@ -5,6 +5,9 @@ module never needs one below it back. Every import counts: at the top, inside a 
 import), under `if TYPE_CHECKING`, and the code a module hands a child process (`python -c
 "from ... import ..."`). `importlib.import_module`, `__import__` and "module:function" strings
 would hide an edge from this walk, so they are refused outright.
+
+The same walk keeps the code's shape: no module over MAX_MODULE_LINES lines and no function over
+MAX_FUNCTION_LINES (counted from its `def` line to its last line), so each reads top to bottom.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BY_NAME = re.compile(r"^abcgen(\.\w+)+:\w+$")       # "abcgen.render.outputs:render_here"
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
 
 
 def module_name(path: Path) -> str:
@@ -134,3 +139,33 @@ def test_no_module_is_loaded_by_name():
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and BY_NAME.match(node.value):
                 found.append(f"{name}:{node.lineno} names {node.value!r}")
     assert found == []
+
+
+def too_long(name: str, text: str) -> list[str]:
+    """The module itself when it is over MAX_MODULE_LINES lines, and each function (or method) over
+    MAX_FUNCTION_LINES, with their lengths."""
+    found = []
+    lines = len(text.splitlines())
+    if lines > MAX_MODULE_LINES:
+        found.append(f"{name} has {lines} lines (at most {MAX_MODULE_LINES})")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{name}:{node.lineno} {node.name} has {length} lines (at most {MAX_FUNCTION_LINES})")
+    return found
+
+
+def test_the_shape_check_can_fail():
+    """It names a long module and a long method, and counts from the `def` line to the last line."""
+    method = "class A:\n    def f(self):\n" + "        x = 1\n" * (MAX_FUNCTION_LINES - 1)
+    assert too_long("m", method) == []
+    longer = method + "        x = 2\n" + "y = 0\n" * (MAX_MODULE_LINES - MAX_FUNCTION_LINES)
+    assert too_long("m", longer) == [f"m has {MAX_MODULE_LINES + 2} lines (at most {MAX_MODULE_LINES})",
+                                     f"m:2 f has {MAX_FUNCTION_LINES + 1} lines (at most {MAX_FUNCTION_LINES})"]
+
+
+def test_no_module_or_function_is_too_long():
+    files = sources()
+    assert len(files) > 40, sorted(files)              # the walk read the package
+    assert [problem for name, path in files.items() for problem in too_long(name, path.read_text())] == []
