@@ -4,10 +4,12 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -91,8 +93,11 @@ def app_checkpoint(request) -> Path:
     return request.getfixturevalue("tiny_checkpoint")
 
 
+START_TIMEOUT = 300   # importing, loading the model and starting the converters, on a busy CPU
+
+
 @contextlib.contextmanager
-def running_app(checkpoint: Path, workdir: Path, code: str | None = None, timeout: float = 300):
+def running_app(checkpoint: Path, workdir: Path, code: str | None = None, timeout: float = START_TIMEOUT):
     """Start the app (`python app.py`, or `python -c code`) in `workdir` on a free loopback port,
     with its file cache in workdir/cache and its log in workdir/app.log; yield its URL once it
     answers, and stop it afterwards."""
@@ -122,12 +127,54 @@ def running_app(checkpoint: Path, workdir: Path, code: str | None = None, timeou
                 time.sleep(0.5)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop the app as Ctrl-C does: SIGTERM ends an idle server at once; where a client still holds a
+    stream open (gradio_client's heartbeat), a SIGINT after it makes the server close it and exit
+    rather than wait for it (a second Ctrl-C), still running the app's own shutdown."""
+    proc.terminate()
+    try:
+        proc.wait(3)
+        return
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass(frozen=True)
+class App:
+    """A started app: its URL, its working folder (file cache in `cache`, log in `log`), its checkpoint."""
+    url: str
+    workdir: Path
+    checkpoint: Path
+
+    @property
+    def cache(self) -> Path:
+        return self.workdir / "cache"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "app.log"
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def plain_app(request, tmp_path_factory) -> App:
+    """`python app.py` with its default limits, started once and shared by every test that needs
+    the app as a musician meets it (test_app_api, test_app_limits, test_browser, test_reliability).
+    A test that needs other limits or other launch code starts an app of its own, and says why."""
+    workdir, checkpoint = tmp_path_factory.mktemp("app"), app_checkpoint(request)
+    with running_app(checkpoint, workdir) as url:
+        yield App(url, workdir, checkpoint)
 
 
 def queue_event(http, url: str, fn_index: int, data: list, trigger_id: int | None = None,

@@ -1,4 +1,5 @@
-"""The app as a client sees it: `python app.py` in a subprocess, called over HTTP.
+"""The app as a client sees it: `python app.py` in a subprocess (conftest's shared `plain_app`),
+called over HTTP.
 
 The app runs on the shipped checkpoint when it exists (ABCGEN_CHECKPOINT, if set, wins), else on
 the tiny checkpoint trained by conftest. Its file route must hand out the app's own output files
@@ -14,15 +15,12 @@ import httpx
 import pytest
 
 from abcgen.sampling.asked import MAX_CANDIDATES, MAX_CHARS
-from conftest import ROOT, app_checkpoint, running_app
-
-START_TIMEOUT = 240  # importing, loading the model and starting the converters, on a slow CPU
+from conftest import ROOT, app_checkpoint
 
 
 @pytest.fixture(scope="module")
-def app_url(request, tmp_path_factory):
-    with running_app(app_checkpoint(request), tmp_path_factory.mktemp("app"), timeout=START_TIMEOUT) as url:
-        yield url
+def app_url(plain_app):
+    return plain_app.url
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +123,8 @@ def spellings(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["passwd", "app", "library", "checkpoint"])
-def test_file_route_refuses_files_outside_the_apps_output(app_url, request, name):
-    path = targets(app_checkpoint(request))[name]
+def test_file_route_refuses_files_outside_the_apps_output(plain_app, app_url, name):
+    path = targets(plain_app.checkpoint)[name]
     assert path.exists()
     host, port = app_url.removeprefix("http://").split(":")
     for spelling in spellings(path):

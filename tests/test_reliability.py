@@ -2,8 +2,9 @@
 download cleanup and flagging.
 
 The app runs as `python app.py` would, in a subprocess on a free loopback port, on the shipped
-checkpoint when it exists (ABCGEN_CHECKPOINT, if set, wins), else on conftest's tiny one. Its file
-cache is swept every 2 s here (files older than 6 s), so cleanup can be watched within a test.
+checkpoint when it exists (ABCGEN_CHECKPOINT, if set, wins), else on conftest's tiny one. The sweep
+test starts one whose file cache is swept every 2 s (files older than 6 s), so cleanup can be
+watched within a test; the other tests share conftest's plain app.
 """
 from __future__ import annotations
 
@@ -23,9 +24,8 @@ from abcgen.learn import checkpoint
 from abcgen.errors import CheckpointError
 from abcgen.learn.model import CharLSTM, ModelConfig
 from abcgen.learn.vocab import Vocab
-from conftest import PYTHON, ROOT, app_checkpoint, running_app, wait_for
+from conftest import PYTHON, ROOT, App, app_checkpoint, running_app, wait_for
 
-START_TIMEOUT = 300     # importing, loading the model and starting the converters, on a busy CPU
 SWEEP = (2, 6)          # seconds: how often the cache is swept, and the age of files it deletes
 
 
@@ -178,37 +178,33 @@ def test_generate_cli_refuses_a_checkpoint_carrying_code(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # the running app
 
-# app.py, started the way `python app.py` starts it, with a short cache sweep.
+def raw_get(app: App, route: str, method: str = "GET") -> tuple[int, bytes]:
+    """A request with the path sent exactly as written ('..' and all), as an attacker would."""
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+    try:
+        conn.request(method, route)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def client_of(app: App):
+    from gradio_client import Client
+    return Client(app.url, verbose=False, download_files=False, analytics_enabled=False)
+
+
+# The plain app is conftest's shared one; the sweep test needs one of its own, started the way
+# `python app.py` starts it but with a short cache sweep, so cleanup can be watched within a test.
 LAUNCH = ("import os, app; os.environ.update(ABCGEN_SWEEP_S='%s', ABCGEN_FILES_MAX_AGE_S='%s'); app.main()"
           % SWEEP)
 
 
-class App:
-    def __init__(self, url: str, workdir: Path, cache: Path, checkpoint_path: Path):
-        self.url, self.workdir, self.cache, self.checkpoint = url, workdir, cache, checkpoint_path
-        self.host, port = url.removeprefix("http://").split(":")
-        self.port = int(port)
-
-    def raw_get(self, route: str, method: str = "GET") -> tuple[int, bytes]:
-        """A request with the path sent exactly as written ('..' and all), as an attacker would."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            conn.request(method, route)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
-
-    def client(self):
-        from gradio_client import Client
-        return Client(self.url, verbose=False, download_files=False, analytics_enabled=False)
-
-
-@pytest.fixture(scope="module")
-def app(request, tmp_path_factory):
-    workdir, ckpt = tmp_path_factory.mktemp("app"), app_checkpoint(request)
-    with running_app(ckpt, workdir, code=LAUNCH, timeout=START_TIMEOUT) as url:
-        yield App(url, workdir, workdir / "cache", ckpt)
+@pytest.fixture
+def sweeping_app(request, tmp_path):
+    checkpoint_path = app_checkpoint(request)
+    with running_app(checkpoint_path, tmp_path, code=LAUNCH) as url:
+        yield App(url, tmp_path, checkpoint_path)
 
 
 def compose(client, seed: int) -> tuple:
@@ -257,14 +253,15 @@ ROUTES = ["/gradio_api/file=", "/file=", "/gradio_api/file/", "/static/", "/asse
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["passwd", "app source", "library source", "checkpoint", "neighbour"])
-def test_file_routes_refuse_everything_but_the_apps_output(app, name):
+def test_file_routes_refuse_everything_but_the_apps_output(plain_app, name):
+    app = plain_app
     path, tell = secrets_of(app)[name]
     assert path.exists() and tell in path.read_bytes()     # the marker really identifies the file
     served = []
     for route in ROUTES:
         for spelling in spellings(path, app):
             for method in ("GET", "HEAD"):
-                status, body = app.raw_get(route + spelling, method)
+                status, body = raw_get(app, route + spelling, method)
                 refused = (400, 403, 404, 405) if method == "HEAD" else (400, 403, 404)
                 if status not in refused or tell in body:
                     served.append(f"{method} {route}{spelling} -> {status}")
@@ -272,11 +269,11 @@ def test_file_routes_refuse_everything_but_the_apps_output(app, name):
 
 
 @pytest.mark.slow
-def test_file_route_hands_out_the_apps_own_output(app):
+def test_file_route_hands_out_the_apps_own_output(plain_app):
     """The control for the test above: the files a request made are served, whole."""
-    result = compose(app.client(), seed=1)
+    result = compose(client_of(plain_app), seed=1)
     midi = result[1]
-    status, body = app.raw_get(midi["url"].removeprefix(app.url))
+    status, body = raw_get(plain_app, midi["url"].removeprefix(plain_app.url))
     assert status == 200 and body[:4] == b"MThd"
     assert body == Path(midi["path"]).read_bytes()
 
@@ -291,9 +288,9 @@ def cache_contents(cache: Path) -> tuple[list[Path], list[Path]]:
 
 
 @pytest.mark.slow
-def test_download_files_are_swept_and_the_cache_stays_bounded(app):
-    client = app.client()
-    rounds, per_round = 3, 4
+def test_download_files_are_swept_and_the_cache_stays_bounded(sweeping_app):
+    app, client = sweeping_app, client_of(sweeping_app)
+    rounds, per_round = 3, 2
     compose(client, seed=99)                               # the cache folders exist from here on
     folders_before = len(cache_contents(app.cache)[1])
     files_after, folders_after = [], []
@@ -315,7 +312,8 @@ def test_download_files_are_swept_and_the_cache_stays_bounded(app):
 
 # -- flagging is off -------------------------------------------------------------------------------
 
-def test_flagging_is_off(app):
+def test_flagging_is_off(plain_app):
+    app = plain_app
     config = httpx.get(app.url + "/config", timeout=30).json()
     labels = [str(c.get("props", {}).get("value", "")) + " " + str(c.get("props", {}).get("label", ""))
               for c in config["components"]]
@@ -323,6 +321,6 @@ def test_flagging_is_off(app):
     api_names = [str(d.get("api_name")) for d in config["dependencies"]]
     assert "compose" in api_names                   # the control: the config does list the app's events
     assert not [name for name in api_names if "flag" in name.lower()]
-    compose(app.client(), seed=2)
+    compose(client_of(app), seed=2)
     written = [p for p in app.workdir.rglob("*") if "flag" in p.name.lower()]
     assert written == []

@@ -42,7 +42,7 @@ def test_training_is_deterministic(small_book, tmp_path):
 @pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(small_book, tmp_path):
     """SIGKILL a run mid-way, resume it, and end with exactly the weights of a run never stopped."""
-    steps = dict(max_steps=400, eval_every=10, patience=1000)
+    steps = dict(max_steps=200, eval_every=10, patience=1000)
     run_tiny(small_book, tmp_path / "straight", **steps)
     out = tmp_path / "killed"
     args = [PYTHON, "-m", "abcgen.train", "--config", "configs/tiny.yaml", *tiny_overrides(small_book, out, **steps)]
@@ -54,12 +54,12 @@ def test_resume_after_kill_matches_uninterrupted_run(small_book, tmp_path):
     proc.wait()
     saved = checkpoint.read(out / "latest.pt")
     killed_at = saved["train_state"]["step"]
-    assert 0 < killed_at < 400, "the run should have been killed part-way"
+    assert 0 < killed_at < 200, "the run should have been killed part-way"
     for name in ("best.pt", "latest.pt"):    # a kill mid-save may leave a *.tmp behind, but never
         checkpoint.load(out / name)           # a half-written checkpoint: each loads whole
     cfg = train.load_config(str(ROOT / "configs/tiny.yaml"), tiny_overrides(small_book, out, **steps))
     st = train.train(cfg, resume=True)
-    assert st["step"] == 400 and st["log"][0]["step"] == 10   # the log before the kill is kept
+    assert st["step"] == 200 and st["log"][0]["step"] == 10   # the log before the kill is kept
     a = checkpoint.read(tmp_path / "straight" / "latest.pt")
     b = checkpoint.read(out / "latest.pt")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
