@@ -3,7 +3,8 @@
 Samples candidates, repairs what can be repaired without changing the music, validates them,
 resamples the ones that still fail or go round in circles (a bounded number of tries, new seeds
 derived from the user's), and ranks them so the best comes first: valid, then not looping one bar,
-then landing on the key's tonic, then bars of the right length, then how much it sounds like a
+then landing on the key's tonic, then in its type's voice (phrases that come back where the
+type's do, the type's rhythm), then bars of the right length, then how much it sounds like a
 tune (`abcgen.judge.critic`). The tunes handed back carry a musical report (`abcgen.judge.analysis`).
 """
 from __future__ import annotations
@@ -25,7 +26,6 @@ from abcgen.sampling.sample import Candidate, Finished, Progress, Sampler, candi
 
 MAX_RETRIES = 3
 SPARE = 3          # extra candidates sampled in the first batch when resampling is on
-MIN_BARS = 8       # a tune with fewer full bars does not stop the batch early
 
 
 @dataclass
@@ -103,8 +103,10 @@ def rank_key(t: Tune):
     r = t.report
     share = r.bars_ok / r.bars_checked if r.bars_checked else 0.0
     tonic = bool(t.music and t.music.ends_on_tonic)
-    sounds = critic.score(t.music) if t.music else 0.0
-    return (not r.valid, bool(t.loop), not tonic, -share, -sounds, not t.candidate.ended, len(r.warnings))
+    kind = t.candidate.header.kind
+    misfits = len(critic.misfits(t.music, kind)) if t.music else 2
+    sounds = critic.score(t.music, kind) if t.music else 0.0
+    return (not r.valid, bool(t.loop), not tonic, misfits, -share, -sounds, not t.candidate.ended, len(r.warnings))
 
 
 def check_opening_time(header: Header, opening: str) -> None:
@@ -134,7 +136,9 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
 
     With retries, `spare` extra candidates ride along in the first batch (a batch of 4 costs about
     what one tune does), so a valid tune is usually found without a second round of sampling, and
-    the batch stops as soon as `settings.num` of its tunes are finished and valid. `deadline` (a
+    the best of the batch is chosen by `rank_key`. The whole batch is written and ranked: taking
+    the first tune to finish would favour the shortest, and with it straight rhythms over dotted
+    ones (a strathspey's `A>B` takes a character more than a reel's `AB`). `deadline` (a
     `time.monotonic()` value) bounds the whole call: sampling stops there and no retry starts."""
     settings = settings.checked()
     check_opening_time(header, opening)
@@ -144,20 +148,9 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     requested = formtools.parse_form(form).code
     keep = len(check_opening(opening, sampler.vocab))    # the opening, as the body starts with it
     tunes: list[Tune] = []
-    checked: dict[str, Tune] = {}     # body -> its check, so no candidate is checked twice
-
-    def accept(c: Candidate) -> bool:
-        """Valid, not looping, landing on the tonic, and (where no form was asked for) long enough
-        to be a whole tune: stopping at the first valid tune must not favour the shortest."""
-        t = checked[c.body] = check(c, requested, keep)
-        return (t.valid and not t.loop and (bool(requested) or t.report.bars_checked >= MIN_BARS)
-                and bool(t.music.ends_on_tonic))
-
-    for event in sampler.stream(header, opening, form, first, accept=accept if retries else None,
-                                enough=wanted if retries else 0, deadline=deadline):
+    for event in sampler.stream(header, opening, form, first, deadline=deadline):
         if isinstance(event, Finished):
-            tunes = sorted((checked.get(c.body) or check(c, requested, keep) for c in event.candidates),
-                           key=rank_key)
+            tunes = sorted((check(c, requested, keep) for c in event.candidates), key=rank_key)
         else:
             yield Progress(event.bodies[:wanted])
     for attempt in range(1, retries + 1):

@@ -1,6 +1,7 @@
-"""What the compose path hands musicians, in figures: 8 headers x 8 tunes through the same call as
-`python -m abcgen.generate` (default settings), with no form, or with each tune type's own meter,
-unit, tempo and form and the type itself (`--presets`: reel, hornpipe, strathspey, jig, polka,
+"""What the compose path hands musicians, in figures: 8 headers x 8 tunes, each tune from its own
+call as a musician's Compose makes it (`python -m abcgen.generate`'s call and default settings: one
+tune, the best of a first batch with spare candidates; seeds 0, 1, ...), with no form, or with each
+tune type's own meter, unit, tempo and form and the type itself (`--presets`: reel, hornpipe, strathspey, jig, polka,
 waltz, slip jig). Per tune, from the musical report (`abcgen.judge.analysis`): the share of bars
 that recur elsewhere in the tune, landing on the tonic of K: (the cadence, on the beat), two or
 more parts, the largest chord, validity, tunes closed at the length cap instead of by the model;
@@ -91,8 +92,8 @@ def main(argv=None):
     sampler = load_sampler(args.checkpoint)
     rows, t0 = [], time.time()
     for label, kind, header, form in runs(args.presets):
-        tunes = compose(sampler, header, "", form, Settings(seed=len(rows), num=args.per_header))
-        last = [row(label, kind, t) for t in tunes]
+        last = [row(label, kind, compose(sampler, header, "", form, Settings(seed=seed))[0])
+                for seed in range(args.per_header)]
         rows += last
         print(f"{label:24s} recurring {share(last, 'recurring'):5.0%}  tonic {sum(r['tonic'] for r in last)}/{len(last)}"
               f"  {LOOP_RUN} running {sum(r['run'] for r in last)}  over 1/4 {sum(r['over_quarter'] for r in last)}"

@@ -106,11 +106,13 @@ class Recognizer:
 
 
 def generated_tunes(sampler, names, per_type: int, seed: int):
-    """(abc, type, report) for `per_type` tunes of each type, one compose batch per type."""
+    """(abc, type, report) for `per_type` tunes of each type, each from its own compose call as a
+    musician's Compose makes it (seeds `seed`, `seed` + 1, ...)."""
     out = []
     for i, name in enumerate(names):
         header, form = type_request(name, KEYS[i % len(KEYS)])
-        for t in compose(sampler, header, "", form, Settings(seed=seed + i, num=per_type)):
+        for k in range(per_type):
+            t = compose(sampler, header, "", form, Settings(seed=seed + k))[0]
             out.append((t.abc, name, analyse(t.abc, originality=False)))
     return out
 

@@ -64,6 +64,22 @@ def test_batch_stops_once_enough_tunes_are_accepted():
     assert len(early) < len(full)            # it did stop before every row had finished
 
 
+def test_the_tune_handed_back_is_the_best_of_the_whole_first_batch():
+    """Compose writes its whole first batch (the tune and its spare candidates) and hands back the
+    one `rank_key` puts first, not the first to finish: that one would be the shortest, and so the
+    least dotted (the shipped model; a strathspey, whose dotted pairs take characters)."""
+    from abcgen.sampling.sample import load_sampler
+    from benchmarks.type_voice import type_request
+    sampler = load_sampler()
+    header, form = type_request("strathspey", "A")
+    settings = Settings(seed=4)
+    best = composer.compose(sampler, header, "", form, settings)[0]
+    batch = sampler.sample(header, "", form, Settings(seed=4, num=1 + composer.SPARE))
+    checked = [composer.check(c, "AABB") for c in batch]
+    assert len(checked) == 1 + composer.SPARE
+    assert best.abc == min(checked, key=composer.rank_key).abc
+
+
 def test_aabb_is_written_to_play_aabb_with_eight_full_bars_and_a_tonic_ending(sampler):
     """Even the tiny model, under the tune state's masks: repeat signs that play AABB, 8 full bars a
     part, the last bar landing on the tonic of K: on its last strong beat, double stops at most."""

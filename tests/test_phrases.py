@@ -98,3 +98,24 @@ def test_the_critic_prefers_answered_phrases_and_tonic_landings_to_loops():
     terms = critic.terms(answered)
     assert terms["answers"] == 1 and terms["parts_on_tonic"] == 1 and terms["loop"] == 0
     assert critic.score(answered) > critic.score(rambling) > critic.score(looping)
+def test_the_critic_hears_each_types_phrase_and_rhythm():
+    """A strathspey in even eighths or a reel dotted throughout is another type's rhythm; a reel
+    whose bars 5-6 do not come back is not a reel's phrase, but a slip jig's may be; an untyped tune
+    is held to no type."""
+    from abcgen.judge import critic
+    straight = f"|: {A1} | {A2} | {A3} | {A4} | {A1} | {A2} | {B3} | d8 :|"
+    dotted = "|: " + " | ".join(["A>Bc>d e>fg>a"] * 2 + ["d>ef>g a>ga>f", "d8"] * 3) + " :|"
+    rambling = f"|: {A1} | {A2} | {A3} | {A4} | {B1} | {B2} | {B3} | e8 :|"
+    assert critic.misfits(report(straight), "reel") == []
+    assert any("dotted" in m for m in critic.misfits(report(straight), "strathspey"))
+    assert not any("dotted" in m for m in critic.misfits(report(dotted), "strathspey"))
+    assert any("dotted" in m for m in critic.misfits(report(dotted), "reel"))
+    assert any("bars 5-6" in m for m in critic.misfits(report(rambling), "reel"))
+    assert critic.misfits(report(rambling, meter="9/8"), "slip jig") == []
+    assert critic.misfits(report(dotted), "") == []
+    rhythm = {(tune, kind): critic.terms(report(body), kind)["rhythm"]
+              for tune, body in (("straight", straight), ("dotted", dotted)) for kind in ("reel", "strathspey")}
+    assert rhythm["dotted", "strathspey"] < rhythm["straight", "strathspey"]
+    assert rhythm["straight", "reel"] == 0 < rhythm["dotted", "reel"]
+
+
