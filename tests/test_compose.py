@@ -47,23 +47,6 @@ def test_abc2midi_problems_become_report_errors():
     assert composer.abc2midi_problems("X:1\nM:4/4\nL:1/8\nK:G\nGABc dedB | c2A2 B4 |]\n") == []
 
 
-def test_batch_stops_once_enough_tunes_are_accepted():
-    """Stopping early keeps only finished tunes, the same ones a full run writes (the shipped
-    model: it ends its tunes, the tiny one rarely does)."""
-    from abcgen.sampling.sample import load_sampler
-    sampler = load_sampler()
-    settings = Settings(temperature=1.0, seed=2, max_chars=400, num=6)
-    seen = []
-    *progress, finished = sampler.stream(REEL, "", "", settings, accept=lambda c: seen.append(c) or True, enough=1)
-    assert all(isinstance(e, Progress) for e in progress) and isinstance(finished, Finished)
-    early = finished.candidates
-    full = sampler.sample(REEL, "", "", settings)
-    assert seen and all(c.ended for c in early)
-    assert {c.body for c in early} == {c.body for c in seen}
-    assert {c.body for c in early} <= {c.body for c in full}
-    assert len(early) < len(full)            # it did stop before every row had finished
-
-
 def test_the_tune_handed_back_is_the_best_of_the_whole_first_batch():
     """Compose writes its whole first batch (the tune and its spare candidates) and hands back the
     one `rank_key` puts first, not the first to finish: that one would be the shortest, and so the

@@ -76,7 +76,6 @@ class Row:
     written: int = 0          # body characters counted against `max_chars`
     done: bool = False        # nothing more is written to this row
     ended: bool = False       # the model wrote the end-of-tune symbol (not cut at the length cap)
-    accepted: bool = False    # `accept` said yes to it (only asked once the model ended it)
 
 
 
@@ -106,15 +105,10 @@ class Sampler:
 
     @torch.no_grad()
     def stream(self, header: Header, opening: str = "", form: str = "", settings: Settings = Settings(),
-               every: int = 40, accept=None, enough: int = 0,
-               deadline: float | None = None) -> Iterator[Progress | Finished]:
+               every: int = 40, deadline: float | None = None) -> Iterator[Progress | Finished]:
         """Yields the bodies written so far (`Progress`) every `every` characters, and finally the
         finished candidates (`Finished`). At `deadline` (a `time.monotonic()` value) the rows still
-        being written are closed at their last complete bar, as at the length cap.
-
-        With `accept` (a function of a Candidate) and `enough`, sampling stops as soon as `enough`
-        candidates the model ended are accepted: the batch need not wait for its slowest row. The
-        rows still being written are then left out of the result."""
+        being written are closed at their last complete bar, as at the length cap."""
         settings = settings.checked()
         self._check_header(header)
         opening = check_opening(opening, self.vocab)
@@ -135,11 +129,8 @@ class Sampler:
                 if row.phase == "code":
                     choice[r] = self.vocab.index[_write_code(row, c, header, opening, len(request.code))]
                 else:
-                    self._write_body(row, c, header, settings.max_chars, accept)
+                    self._write_body(row, c, settings.max_chars)
             if all(row.done for row in rows) or (deadline is not None and time.monotonic() >= deadline):
-                break
-            if enough and sum(row.accepted for row in rows) >= enough:
-                rows = [row for row in rows if row.done]
                 break
             out, state = self.model(torch.tensor(choice, device=self.device).unsqueeze(1), state, **heard)
             logits = out[:, -1]
@@ -178,16 +169,14 @@ class Sampler:
         logits, state = self.model(ids, **{k: v[:1] for k, v in heard.items()})
         return logits[:, -1].expand(n, -1), repeat_state(state, n), heard
 
-    def _write_body(self, row: Row, c: str, header: Header, max_chars: int, accept) -> None:
+    def _write_body(self, row: Row, c: str, max_chars: int) -> None:
         """The row takes a body character: a forced header character is not part of the body; the
-        end-of-tune symbol ends the row (and asks `accept`); the length cap closes it."""
+        end-of-tune symbol ends the row; the length cap closes it."""
         if row.header_left:
             row.header_left -= 1
             return
         if c == END:
             row.done = row.ended = True
-            if accept is not None:
-                row.accepted = bool(accept(self._finish(header, row)))
             return
         row.body += c
         row.clock = row.clock.feed(c)
