@@ -67,14 +67,21 @@ def sampler(tiny_checkpoint):
     return load_sampler(tiny_checkpoint)
 
 
-def wait_for(done, timeout: float = 120, what: str = "the awaited event") -> None:
-    """Wait until `done()` holds: the one way a test waits for something another thread or process
-    does. The `timeout` is generous, so a busy machine only makes the test slower, never wrong."""
+def wait_for(done, timeout: float = 120, what: str = "the awaited event", ignoring=(), poll: float = 0.05):
+    """Wait until `done()` returns something true, and return it: the one way a test waits for
+    something another thread or process does (exceptions in `ignoring` count as not yet). The
+    `timeout` is generous, so a busy machine only makes the test slower, never wrong."""
     deadline = time.monotonic() + timeout
-    while not done():
+    while True:
+        try:
+            found = done()
+        except ignoring:
+            found = None
+        if found:
+            return found
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.05)
+        time.sleep(poll)
 
 
 def free_port() -> int:
@@ -112,19 +119,19 @@ def running_app(checkpoint: Path, workdir: Path, code: str | None = None, timeou
         # nothing is left in the repository.
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
+
+        def answering() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the app exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                return httpx.get(url + "/", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the app exited with {proc.returncode}:\n{log_path.read_text()}")
-                try:
-                    if httpx.get(url + "/", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not answer in {timeout} s:\n{log_path.read_text()}")
-                time.sleep(0.5)
+            try:
+                wait_for(answering, timeout, "the app answering", poll=0.5)
+            except AssertionError as e:
+                raise RuntimeError(f"{e}:\n{log_path.read_text()}") from None
             yield url
         finally:
             stop(proc)

@@ -58,10 +58,10 @@ def test_what_a_dead_run_left_is_removed_at_start_but_a_live_ones_is_not(tmp_pat
     import subprocess
     import sys
     root = tmp_path / "root"
-    code = ("import sys, time; from abcgen.render import files; s = files.Store(sys.argv[1]).open()\n"
-            "with s.folder() as f: s.write(f, 'left.mid', b'MThd')\nprint('ready', flush=True); time.sleep(60)")
-    live = subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, text=True,
-                            env={"PYTHONPATH": str(ROOT)})
+    code = ("import sys; from abcgen.render import files; s = files.Store(sys.argv[1]).open()\n"
+            "with s.folder() as f: s.write(f, 'left.mid', b'MThd')\nprint('ready', flush=True); sys.stdin.read()")
+    live = subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                            text=True, env={"PYTHONPATH": str(ROOT)})   # it runs until it is killed
     try:
         assert live.stdout.readline().strip() == "ready"
         second = files.Store(root).open()      # the first run still holds the folder: hands off

@@ -6,7 +6,6 @@ Leaves screenshots in tests/artifacts/ (composer.png, dark.png, laptop.png, phon
 assets/screenshot.png is copied from composer.png by hand when the page changes.
 """
 import io
-import time
 import wave
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from abcgen.tune_types import TUNE_TYPES
+import conftest
 from conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,17 +87,9 @@ def screen(request, browser, phone):
 
 
 def wait_for(condition, timeout: float, what: str):
-    """Poll `condition` until it returns something truthy; fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            found = condition()
-        except Exception:
-            found = None
-        if found:
-            return found
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    """conftest's wait, looking at the page every 0.2 s; an element that the page redraws while it is
+    read (stale, or not there yet) counts as not yet."""
+    return conftest.wait_for(condition, timeout, what, ignoring=Exception, poll=0.2)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -112,10 +104,19 @@ def finds(b, css):
     return b.find_elements(By.CSS_SELECTOR, css)
 
 
+# The page's load events (the history kept in the browser, a link's settings) have answered: each
+# event joins the queue, and its answer comes on a stream that the page closes once no event is left
+# waiting, so the last stream has ended after the last join.
+LOADED = """
+    const entries = performance.getEntriesByType('resource');
+    const last = (part) => Math.max(-1, ...entries.filter(e => e.name.includes(part)).map(e => e.responseEnd));
+    return last('/queue/join') >= 0 && last('/queue/data') >= last('/queue/join');"""
+
+
 def open_page(b, url):
     b.get(url)
     wait_for(lambda: find(b, "#compose") and b.execute_script("return !!window.abcgen"), WORK_TIMEOUT, "the page")
-    time.sleep(1)  # the page's load events (history, link) settle
+    wait_for(lambda: b.execute_script(LOADED), WORK_TIMEOUT, "the page's load events to answer")
 
 
 def type_into(b, css, text, *keys):

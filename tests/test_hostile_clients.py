@@ -201,11 +201,13 @@ def test_cheap_events_are_rate_limited_per_address(app):
     url, _ = app
     config = httpx.get(url + "/config", timeout=10).json()
     tune_type = dependency(config, "on_tune_type")["id"]
+    # At 2 events a second after a burst of 20, most of a flood of 200 is refused unless it takes the
+    # flood over 40 s to arrive: a busy machine leaves a wide margin.
     with from_address("127.0.0.8") as c:
-        statuses = [join(c, url, tune_type, ["reel"]).status_code for _ in range(60)]
+        statuses = [join(c, url, tune_type, ["reel"]).status_code for _ in range(200)]
     with from_address("127.0.0.9") as other:                  # another address is not held up
         assert join(other, url, tune_type, ["reel"]).status_code == 200
-    assert statuses.count(429) >= 30, statuses
+    assert statuses.count(429) >= 100, statuses
 
 
 # --------------------------------------------------------------------------- the log
