@@ -26,6 +26,7 @@ from abcgen.sampling.sample import Candidate, Finished, Progress, Sampler, candi
 
 MAX_RETRIES = 3
 SPARE = 3          # extra candidates sampled in the first batch when resampling is on
+MIN_BARS = 8       # a tune with fewer full bars does not start the batch's last stretch
 
 
 @dataclass
@@ -109,6 +110,13 @@ def rank_key(t: Tune):
     return (not r.valid, bool(t.loop), not tonic, misfits, -share, -sounds, not t.candidate.ended, len(r.warnings))
 
 
+def acceptable(t: Tune, requested: str) -> bool:
+    """Valid, not looping, landing on the tonic and (where no form was asked for) long enough to be
+    a whole tune: the first such tune starts the batch's last stretch (`Sampler.stream`'s grace)."""
+    return (t.valid and not t.loop and (bool(requested) or t.report.bars_checked >= MIN_BARS)
+            and bool(t.music.ends_on_tonic))
+
+
 def check_opening_time(header: Header, opening: str) -> None:
     """Refuse, before any sampling, an opening whose notes alone play past the playing-time limit
     (the tune can only be longer): FieldError naming the opening. An opening music21 cannot read as
@@ -136,10 +144,12 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
 
     With retries, `spare` extra candidates ride along in the first batch (a batch of 4 costs about
     what one tune does), so a valid tune is usually found without a second round of sampling, and
-    the best of the batch is chosen by `rank_key`. The whole batch is written and ranked: taking
-    the first tune to finish would favour the shortest, and with it straight rhythms over dotted
-    ones (a strathspey's `A>B` takes a character more than a reel's `AB`). `deadline` (a
-    `time.monotonic()` value) bounds the whole call: sampling stops there and no retry starts."""
+    the best of the batch is chosen by `rank_key`. Once `settings.num` tunes are finished and
+    valid, the others have half as long again to finish (`sample.GRACE`): taking the first tune to
+    finish would favour the shortest, and with it straight rhythms over dotted ones (a
+    strathspey's `A>B` takes a character more than a reel's `AB`), while waiting for every row
+    would wait for the one that rambles on. `deadline` (a `time.monotonic()` value) bounds the
+    whole call: sampling stops there and no retry starts."""
     settings = settings.checked()
     check_opening_time(header, opening)
     retries = max(0, min(int(retries), MAX_RETRIES))
@@ -148,9 +158,17 @@ def compose_stream(sampler: Sampler, header: Header, opening: str = "", form: st
     requested = formtools.parse_form(form).code
     keep = len(check_opening(opening, sampler.vocab))    # the opening, as the body starts with it
     tunes: list[Tune] = []
-    for event in sampler.stream(header, opening, form, first, deadline=deadline):
+    checked: dict[str, Tune] = {}     # body -> its check, so no candidate is checked twice
+
+    def accept(c: Candidate) -> bool:
+        t = checked[c.body] = check(c, requested, keep)
+        return acceptable(t, requested)
+
+    for event in sampler.stream(header, opening, form, first, accept=accept if retries else None,
+                                enough=wanted if retries else 0, deadline=deadline):
         if isinstance(event, Finished):
-            tunes = sorted((check(c, requested, keep) for c in event.candidates), key=rank_key)
+            tunes = sorted((checked.get(c.body) or check(c, requested, keep) for c in event.candidates),
+                           key=rank_key)
         else:
             yield Progress(event.bodies[:wanted])
     for attempt in range(1, retries + 1):

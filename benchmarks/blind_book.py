@@ -7,8 +7,8 @@ number "h" (human) or "m" (model), then score the guesses:
     python -m benchmarks.blind_book runs/blind.abc --score "1h 2m 3m ..."
 
 The human tunes are the folk corpus's validation split (never trained on) whose tune book names
-their type; the model's are composed through the same path as the app's, with the type's meter,
-unit, form and the type itself.
+their type; the model's are composed through the same path as the app's, each under the header
+(meter, unit, key) of one of the human tunes, with the type's form and the type itself.
 """
 from __future__ import annotations
 
@@ -74,11 +74,16 @@ def main(argv=None) -> int:
     entries = []
     for kind in TYPES:
         mine = [t for t in human if t.kind == kind]
-        for t in rng.sample(mine, min(args.per_type, len(mine))):
+        chosen = rng.sample(mine, min(args.per_type, len(mine)))
+        for i, t in enumerate(chosen):
             entries.append(("human", kind, t.abc))
-        for i in range(min(args.per_type, len(mine))):
-            r = Request.read({"type": kind, "key": abcfields.header_field(mine[i].abc, "K"),
-                              "seed": args.seed * 1000 + i})
+            # The model writes under the human tune's own meter, unit and key, so that a 2/2 reel
+            # or a 2/4 hornpipe in sixteenths does not give the model's 4/4 away.
+            asked = {"type": kind, "seed": args.seed * 1000 + i}
+            for name, letter in (("meter", "M"), ("unit", "L"), ("key", "K")):
+                if abcfields.header_field(t.abc, letter):
+                    asked[name] = abcfields.header_field(t.abc, letter)
+            r = Request.read(asked)
             tune = compose(sampler, r.header, r.opening, r.form, r.settings)[0]
             entries.append(("model", kind, tune.abc))
     rng.shuffle(entries)

@@ -47,20 +47,48 @@ def test_abc2midi_problems_become_report_errors():
     assert composer.abc2midi_problems("X:1\nM:4/4\nL:1/8\nK:G\nGABc dedB | c2A2 B4 |]\n") == []
 
 
-def test_the_tune_handed_back_is_the_best_of_the_whole_first_batch():
-    """Compose writes its whole first batch (the tune and its spare candidates) and hands back the
-    one `rank_key` puts first, not the first to finish: that one would be the shortest, and so the
-    least dotted (the shipped model; a strathspey, whose dotted pairs take characters)."""
+def test_batch_stops_once_enough_tunes_are_accepted():
+    """Stopping early keeps only finished tunes, the same ones a full run writes (the shipped
+    model: it ends its tunes, the tiny one rarely does)."""
+    from abcgen.sampling.sample import load_sampler
+    sampler = load_sampler()
+    settings = Settings(temperature=1.0, seed=2, max_chars=400, num=6)
+    seen = []
+    *progress, finished = sampler.stream(REEL, "", "", settings, accept=lambda c: seen.append(c) or True,
+                                         enough=1, grace=0)
+    assert all(isinstance(e, Progress) for e in progress) and isinstance(finished, Finished)
+    early = finished.candidates
+    full = sampler.sample(REEL, "", "", settings)
+    assert seen and all(c.ended for c in early)
+    assert {c.body for c in early} == {c.body for c in seen}
+    assert {c.body for c in early} <= {c.body for c in full}
+    assert len(early) < len(full)            # it did stop before every row had finished
+    # With grace, the rows that end soon after the first are ranked with it; a rambling one is not.
+    graced = sampler.stream(REEL, "", "", settings, accept=lambda c: True, enough=1, grace=0.5)
+    graced = [e for e in graced if isinstance(e, Finished)][0].candidates
+    first = min(len(c.body) for c in early)
+    assert {c.body for c in early} <= {c.body for c in graced} <= {c.body for c in full}
+    assert all(c.ended and len(c.body) <= 1.5 * first + 2 for c in graced)
+    assert len(graced) > len(early) and all(c.body in {g.body for g in graced}
+                                            for c in full if c.ended and len(c.body) < first + 0.4 * first)
+
+
+def test_the_tune_handed_back_is_the_best_of_the_first_batch():
+    """Compose writes its first batch (the tune and its spare candidates) until the rows the grace
+    leaves in are finished, and hands back the one `rank_key` puts first, not the first to finish:
+    that one would be the shortest, and so the least dotted (the shipped model; a strathspey,
+    whose dotted pairs take characters)."""
     from abcgen.sampling.sample import load_sampler
     from benchmarks.type_voice import type_request
     sampler = load_sampler()
     header, form = type_request("strathspey", "A")
     settings = Settings(seed=4)
     best = composer.compose(sampler, header, "", form, settings)[0]
-    batch = sampler.sample(header, "", form, Settings(seed=4, num=1 + composer.SPARE))
-    checked = [composer.check(c, "AABB") for c in batch]
-    assert len(checked) == 1 + composer.SPARE
-    assert best.abc == min(checked, key=composer.rank_key).abc
+    events = sampler.stream(header, "", form, Settings(seed=4, num=1 + composer.SPARE), enough=1,
+                            accept=lambda c: composer.acceptable(composer.check(c, "AABB"), "AABB"))
+    batch = [composer.check(c, "AABB") for c in [e for e in events if isinstance(e, Finished)][0].candidates]
+    assert len(batch) >= 2
+    assert best.abc == min(batch, key=composer.rank_key).abc
 
 
 def test_aabb_is_written_to_play_aabb_with_eight_full_bars_and_a_tonic_ending(sampler):

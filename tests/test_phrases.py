@@ -95,9 +95,11 @@ def test_the_critic_prefers_answered_phrases_and_tonic_landings_to_loops():
                       f"|: {B3} | {B2} | {A2} | {A1} | {A4} | {A3} | {B1} | e8 :|")
     looping = report("|" + "|".join(["A2A2d2"] * 16) + "|]", meter="3/4")
     assert answered.answers and not rambling.answers and looping.loop
-    terms = critic.terms(answered)
+    terms = critic.terms(answered, "reel")
     assert terms["answers"] == 1 and terms["parts_on_tonic"] == 1 and terms["loop"] == 0
-    assert critic.score(answered) > critic.score(rambling) > critic.score(looping)
+    assert critic.terms(answered, "")["answers"] == critic.terms(answered, "slip jig")["answers"] == 0
+    assert critic.score(answered, "reel") > critic.score(rambling, "reel") > critic.score(looping, "reel")
+    assert critic.score(rambling) > critic.score(looping)
 def test_the_critic_hears_each_types_phrase_and_rhythm():
     """A strathspey in even eighths or a reel dotted throughout is another type's rhythm; a reel
     whose bars 5-6 do not come back is not a reel's phrase, but a slip jig's may be; an untyped tune

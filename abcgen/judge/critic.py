@@ -2,8 +2,9 @@
 and what keeps a candidate from sounding like its type.
 
 A hand-set score on the musical report (`abcgen.judge.analysis`), each term something a fiddler
-listens for and human tunes of the folk corpus show: bars 5-6 bring back bars 1-2 (38% of them),
-the B part climbs above the A part (77%), each part lands on the tonic (78% of parts), about half
+listens for and human tunes of the folk corpus show: bars 5-6 bring back bars 1-2 where the type's
+phrases usually do (reels, jigs, hornpipes, strathspeys: half or more of them; of all the corpus's
+tunes, typed or not, only a third, so an untyped tune is not pushed to answer), the B part climbs above the A part (77%), each part lands on the tonic (78% of parts), about half
 the bars recur (median 47%) without one bar going round in circles, steps rather than leaps
 (median 2.6 semitones between notes), and the type's own rhythm (a reel is not dotted, a
 strathspey is: `abcgen.tune_types`). It is set by hand, not trained, so the benchmarks that judge it
@@ -27,13 +28,14 @@ WEIGHTS = {           # what each term is worth; a loop outweighs everything els
 
 def terms(r: MusicalReport, kind: str = "") -> dict[str, float]:
     """Each term of the score in [0, 1] (leaps: semitones over `LEAPS_FROM`) for a tune of type
-    `kind` ("" for none); rhythm: how far its share of dotted bars is from its type's."""
+    `kind` ("" for none); answers: only for a type whose phrases usually answer; rhythm: how far
+    its share of dotted bars is from its type's."""
     tonic = pitch_class(r.tonic) if r.tonic else None
     voice = tune_type(kind)
     landed = [p.cadence_midi % 12 == tonic for p in r.parts
               if p.cadence_midi is not None and tonic is not None]
     return {
-        "answers": float(bool(r.answers)),
+        "answers": float(bool(r.answers)) if voice and voice.answers else 0.0,
         "b_climbs": float((r.b_register or 0) > 0),
         "parts_on_tonic": sum(landed) / len(landed) if landed else 0.0,
         "recurring": max(0.0, 1 - abs(r.recurring_share - RECURRING) / RECURRING) if r.notes else 0.0,

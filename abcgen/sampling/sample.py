@@ -31,6 +31,7 @@ from abcgen.sampling.asked import Header, Settings, check_opening
 
 CODE_CHARS = set("SBE:0123456789\n")
 CODE_LIMIT = 120         # characters the model may spend writing the form before the header is forced
+GRACE = 0.5             # once enough tunes are accepted, the other rows get this share more steps to end
 GREEDY_BELOW = 0.01      # temperatures this low are greedy: dividing by them overflows the logits
 MIN_LABELLED = 20        # a tune type reaches the model (as R:) only when at least this many of its
                          # training tunes were labelled with it; for rarer types the meter speaks
@@ -76,6 +77,7 @@ class Row:
     written: int = 0          # body characters counted against `max_chars`
     done: bool = False        # nothing more is written to this row
     ended: bool = False       # the model wrote the end-of-tune symbol (not cut at the length cap)
+    accepted: bool = False    # `accept` said yes to it (only asked once the model ended it)
 
 
 
@@ -105,10 +107,17 @@ class Sampler:
 
     @torch.no_grad()
     def stream(self, header: Header, opening: str = "", form: str = "", settings: Settings = Settings(),
-               every: int = 40, deadline: float | None = None) -> Iterator[Progress | Finished]:
+               every: int = 40, accept=None, enough: int = 0, grace: float = GRACE,
+               deadline: float | None = None) -> Iterator[Progress | Finished]:
         """Yields the bodies written so far (`Progress`) every `every` characters, and finally the
         finished candidates (`Finished`). At `deadline` (a `time.monotonic()` value) the rows still
-        being written are closed at their last complete bar, as at the length cap."""
+        being written are closed at their last complete bar, as at the length cap.
+
+        With `accept` (a function of a Candidate) and `enough`: once `enough` candidates the model
+        ended are accepted, the other rows get `grace` times as many steps again to end theirs, and
+        the rows still being written then are left out. The batch need not wait for a row that
+        rambles on, and a tune a little longer than the first (a strathspey's dotted pairs take
+        characters) still competes with it."""
         settings = settings.checked()
         self._check_header(header)
         opening = check_opening(opening, self.vocab)
@@ -120,6 +129,7 @@ class Sampler:
         start = opening if code_done else ""     # else the opening is forced after the model's form
         rows = [Row(clock=_clock(header, request).feed_text(start), code=request.code, body=start,
                     phase="body" if code_done else "code") for _ in range(settings.num)]
+        stop_at = None      # the step after which rows still being written are left out
         for step in range(settings.max_chars + CODE_LIMIT + len(header.prompt()) + 2):
             choice = self._choose(logits, rows, settings, gen)
             for r, row in enumerate(rows):
@@ -129,8 +139,13 @@ class Sampler:
                 if row.phase == "code":
                     choice[r] = self.vocab.index[_write_code(row, c, header, opening, len(request.code))]
                 else:
-                    self._write_body(row, c, settings.max_chars)
+                    self._write_body(row, c, header, settings.max_chars, accept)
             if all(row.done for row in rows) or (deadline is not None and time.monotonic() >= deadline):
+                break
+            if enough and stop_at is None and sum(row.accepted for row in rows) >= enough:
+                stop_at = step + int(grace * step)
+            if stop_at is not None and step >= stop_at:
+                rows = [row for row in rows if row.done]
                 break
             out, state = self.model(torch.tensor(choice, device=self.device).unsqueeze(1), state, **heard)
             logits = out[:, -1]
@@ -169,14 +184,16 @@ class Sampler:
         logits, state = self.model(ids, **{k: v[:1] for k, v in heard.items()})
         return logits[:, -1].expand(n, -1), repeat_state(state, n), heard
 
-    def _write_body(self, row: Row, c: str, max_chars: int) -> None:
+    def _write_body(self, row: Row, c: str, header: Header, max_chars: int, accept) -> None:
         """The row takes a body character: a forced header character is not part of the body; the
-        end-of-tune symbol ends the row; the length cap closes it."""
+        end-of-tune symbol ends the row (and asks `accept`); the length cap closes it."""
         if row.header_left:
             row.header_left -= 1
             return
         if c == END:
             row.done = row.ended = True
+            if accept is not None:
+                row.accepted = bool(accept(self._finish(header, row)))
             return
         row.body += c
         row.clock = row.clock.feed(c)
