@@ -92,3 +92,25 @@ def test_the_type_reaches_the_model(sampler):
     finally:
         del model.forward
     assert sampler.vocab.decode(seen[0]) == END + "R:reel\n"   # no form asked: the model writes its own next
+
+
+@pytest.mark.slow
+def test_every_type_of_the_table_is_written_in_its_meter_and_form(capsys):
+    """`python -m abcgen.generate --type NAME` for a type (the command line), and each type of the
+    table through the same request and compose call: a valid tune in the type's meter, playing its
+    form, named by its R: line (the shipped model)."""
+    import json
+    from abcgen import generate
+    from abcgen.abc.header import header_field
+    from abcgen.compose import compose
+    from abcgen.sampling.sample import load_sampler
+    assert generate.main(["--type", "hornpipe", "--key", "G", "--seed", "3", "--json"]) == 0
+    tunes = {"hornpipe": json.loads(capsys.readouterr().out)[0]["abc"]}
+    sampler = load_sampler()
+    for name in TUNE_TYPES:
+        r = Request.read({"type": name, "key": "G", "seed": 3})
+        tune = compose(sampler, r.header, r.opening, r.form, r.settings)[0]
+        assert tune.valid and tune.music.plays_as == TUNE_TYPES[name].form, (name, tune.abc)
+        tunes.setdefault(name, tune.abc)
+    for name, abc in tunes.items():
+        assert header_field(abc, "R") == name and header_field(abc, "M") == TUNE_TYPES[name].meter, abc
