@@ -33,6 +33,12 @@ def without_critic(t: composer.Tune):
             not t.candidate.ended, len(r.warnings))
 
 
+def dotted(rows, kind: str) -> float:
+    """Share of the bars of the chosen tunes of `kind` that hold a dotted pair."""
+    mine = [t.music for k, t in rows if k == kind]
+    return sum(r.dotted_share * r.bars for r in mine) / max(1, sum(r.bars for r in mine))
+
+
 def choices(sampler, per_type: int, group: int, seed: int):
     """{"without critic": [(type, tune)], "with critic": [...]} over every group of candidates."""
     picked = {"without critic": [], "with critic": []}
@@ -62,8 +68,11 @@ def main(argv=None):
         reports = [t.music for _, t in rows]
         fig = {"tunes": len(rows), "tunes that differ from the other choice": 0.0}
         fig.update(phrase_figures(reports))
+        fig["bars with a dotted pair, reels"] = dotted(rows, "reel")
+        fig["bars with a dotted pair, hornpipes"] = dotted(rows, "hornpipe")
+        fig["bars with a dotted pair, strathspeys"] = dotted(rows, "strathspey")
         fig["tunes landing on the tonic"] = float(np.mean([bool(r.ends_on_tonic) for r in reports]))
-        fig["mean critic score"] = float(np.mean([critic.score(r) for r in reports]))
+        fig["mean critic score"] = float(np.mean([critic.score(t.music, kind) for kind, t in rows]))
         known = [(t.abc, kind, t.music) for kind, t in rows if kind in recognizer.types]
         fig["recognized as their type"] = float(np.mean([g == k for g, (_, k, _) in
                                                          zip(recognizer.predict(known), known)]))
