@@ -15,11 +15,8 @@ own. Figures printed per attack:
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,7 +25,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.serving import Served, running_app
+
 FD_LIMIT = 1024
 LAUNCH = ("import resource; s, h = resource.getrlimit(resource.RLIMIT_NOFILE); "
           f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, h)); import app; app.main()")
@@ -37,41 +35,18 @@ COMPOSE = ["6/8", "D", "1/8", "Other", "", 1.0, 0, 1, "", "", 0, 1.0, 200, 1,
 
 
 class App:
-    """`python app.py` in a fresh folder, on a free loopback port, with its log in that folder."""
+    """`python app.py` started by benchmarks.serving in a fresh folder, and its page's events."""
 
-    def __init__(self, env: dict | None = None):
-        self.work = Path(tempfile.mkdtemp(prefix="abcgen-hostile-"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = self.work / "app.log"
-        full_env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port),
-                    "GRADIO_TEMP_DIR": str(self.work / "cache"), "PYTHONPATH": str(ROOT), **(env or {})}
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=self.work, env=full_env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    def __init__(self, served: Served):
+        self.served, self.url, self.port, self.work, self.log = (served, served.url, served.port, served.workdir,
+                                                                 served.log)
         self.config = httpx.get(self.url + "/config", timeout=30).json()
 
     def fn(self, api_name: str) -> int:
         return next(d["id"] for d in self.config["dependencies"] if d.get("api_name") == api_name)
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+        return self.served.rss_mb() or 0.0
 
 
 def client(address: str, timeout: float = 60) -> httpx.Client:
@@ -222,9 +197,7 @@ ATTACKS = {"connections": connections, "urls": urls, "queue": queue, "sessions":
 def run(hold: float, only: str | None, legal_long: str) -> int:
     for name in [only] if only else ATTACKS:
         env = {"ABCGEN_FILES_MB": "20"} if name == "store" else {}
-        app = App(env)
-        try:
-            ATTACKS[name](app, hold=hold, legal_long=legal_long)
-        finally:
-            app.stop()
+        work = Path(tempfile.mkdtemp(prefix="abcgen-hostile-"))
+        with running_app(None, work, code=LAUNCH, env=env) as served:
+            ATTACKS[name](App(served), hold=hold, legal_long=legal_long)
     return 0

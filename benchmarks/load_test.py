@@ -22,8 +22,6 @@ import math
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,8 +33,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-START_TIMEOUT = 300.0   # seconds for the app to import, load the model and start its converters
+from benchmarks.serving import Served, running_app   # noqa: E402  (run as a file, too)
 
 # Settings a musician might pick: tune types with their meter, key and form, and sampling choices.
 TUNES = [
@@ -47,12 +44,6 @@ TUNES = [
     {"meter": "2/4", "key": "Ador", "unit": "1/8", "opening": "", "form": "S:2 B:4 E:5 B:4"},
     {"meter": "4/4", "key": "A", "unit": "1/8", "opening": "(3efg|a2ec A2ce|", "form": ""},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -70,42 +61,6 @@ def pick_checkpoint(given: str | None) -> Path:
         return Path(os.environ["ABCGEN_CHECKPOINT"])
     from abcgen.learn.checkpoint import SHIPPED
     return SHIPPED
-
-
-def start_app(checkpoint: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free loopback port; returns the process and its URL once it answers."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "ABCGEN_CHECKPOINT": str(checkpoint), "GRADIO_TEMP_DIR": str(workdir / "cache"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(workdir / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"the app exited with {proc.returncode}:\n{(workdir / 'app.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"the app did not answer within {START_TIMEOUT:.0f} s")
-        time.sleep(0.5)
-
-
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process in MB (Linux), or None."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 class Results:
@@ -173,58 +128,59 @@ def run(args) -> dict:
     if not checkpoint.exists():
         raise SystemExit(f"no checkpoint at {checkpoint}; pass --checkpoint or set ABCGEN_CHECKPOINT")
     workdir = Path(tempfile.mkdtemp(prefix="abcgen-load-"))
-    proc, url = start_app(checkpoint, workdir)
     try:
-        memory_before = rss_mb(proc.pid)
-        results = Results()
-        started = time.monotonic()
-        stop_at = started + args.seconds
-        download = workdir / "downloads" if args.download else None
-        cache, peak, stop = workdir / "cache", [0], threading.Event()
-        watcher = threading.Thread(target=watch_folder, args=(cache, stop, peak), daemon=True)
-        watcher.start()
-        threads = [threading.Thread(target=session, daemon=True,
-                                    args=(url, i, stop_at, args.request_timeout, download, results, args.seed,
-                                          args.requests))
-                   for i in range(args.sessions)]
-        for t in threads:
-            t.start()
-        for t in threads:   # requests in flight at the end finish (or time out) before we count
-            t.join(max(0.0, stop_at - time.monotonic()) + args.request_timeout + 30)
-        elapsed = time.monotonic() - started
-        stop.set()
-        watcher.join()
-        still_running = sum(t.is_alive() for t in threads)
-        try:
-            alive = proc.poll() is None and httpx.get(url + "/", timeout=10).status_code == 200
-        except httpx.HTTPError:
-            alive = False
-        cached_files = sum(1 for p in cache.rglob("*") if p.is_file()) if cache.exists() else 0
-        lat = results.latencies
-        return {
-            "checkpoint": str(checkpoint), "sessions": args.sessions, "seconds": args.seconds,
-            "elapsed_s": round(elapsed, 1), "served": len(lat),
-            "failures": sum(results.failures.values()) + still_running,
-            "failure_messages": dict(results.failures.most_common(10)),
-            "sessions_still_waiting": still_running,
-            "per_second": round(len(lat) / elapsed, 2) if elapsed else 0.0,
-            "p50_s": round(percentile(lat, 50), 2), "p95_s": round(percentile(lat, 95), 2),
-            "max_s": round(max(lat), 2) if lat else math.nan,
-            "app_alive": alive, "app_rss_mb_before": memory_before, "app_rss_mb_after": rss_mb(proc.pid),
-            "files_in_cache_at_end": cached_files,
-            "files_mb_peak": round(max(peak[0], folder_bytes(cache)) / 2**20, 1),
-            "files_mb_at_end": round(folder_bytes(cache) / 2**20, 1),
-            "files_budget_mb": float(os.environ.get("ABCGEN_FILES_MB") or 200),
-        }
+        with running_app(checkpoint, workdir) as app:
+            return measure(args, app)
+    except RuntimeError as e:          # the app exited, or never answered
+        raise SystemExit(str(e)) from None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(args, app: Served) -> dict:
+    """The sessions against the started app, and what they met."""
+    memory_before = app.rss_mb()
+    results = Results()
+    started = time.monotonic()
+    stop_at = started + args.seconds
+    download = app.workdir / "downloads" if args.download else None
+    cache, peak, stop = app.cache, [0], threading.Event()
+    watcher = threading.Thread(target=watch_folder, args=(cache, stop, peak), daemon=True)
+    watcher.start()
+    threads = [threading.Thread(target=session, daemon=True,
+                                args=(app.url, i, stop_at, args.request_timeout, download, results, args.seed,
+                                      args.requests))
+               for i in range(args.sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:   # requests in flight at the end finish (or time out) before we count
+        t.join(max(0.0, stop_at - time.monotonic()) + args.request_timeout + 30)
+    elapsed = time.monotonic() - started
+    stop.set()
+    watcher.join()
+    still_running = sum(t.is_alive() for t in threads)
+    try:
+        alive = app.proc.poll() is None and httpx.get(app.url + "/", timeout=10).status_code == 200
+    except httpx.HTTPError:
+        alive = False
+    cached_files = sum(1 for p in cache.rglob("*") if p.is_file()) if cache.exists() else 0
+    lat = results.latencies
+    return {
+        "checkpoint": str(app.checkpoint), "sessions": args.sessions, "seconds": args.seconds,
+        "elapsed_s": round(elapsed, 1), "served": len(lat),
+        "failures": sum(results.failures.values()) + still_running,
+        "failure_messages": dict(results.failures.most_common(10)),
+        "sessions_still_waiting": still_running,
+        "per_second": round(len(lat) / elapsed, 2) if elapsed else 0.0,
+        "p50_s": round(percentile(lat, 50), 2), "p95_s": round(percentile(lat, 95), 2),
+        "max_s": round(max(lat), 2) if lat else math.nan,
+        "app_alive": alive, "app_rss_mb_before": memory_before, "app_rss_mb_after": app.rss_mb(),
+        "files_in_cache_at_end": cached_files,
+        "files_mb_peak": round(max(peak[0], folder_bytes(cache)) / 2**20, 1),
+        "files_mb_at_end": round(folder_bytes(cache) / 2**20, 1),
+        "files_budget_mb": float(os.environ.get("ABCGEN_FILES_MB") or 200),
+    }
 
 
 def main(argv=None) -> int:

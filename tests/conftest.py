@@ -1,19 +1,15 @@
 """Shared fixtures and helpers. Fixtures are written by the tests themselves from music21's folk
 corpus; the app is started the way a user starts it, on a free loopback port."""
-import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from benchmarks.serving import Served, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -84,12 +80,6 @@ def wait_for(done, timeout: float = 120, what: str = "the awaited event", ignori
         time.sleep(poll)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def app_checkpoint(request) -> Path:
     """The checkpoint the app should serve: ABCGEN_CHECKPOINT, else the shipped one, else the tiny one."""
     from abcgen.learn.checkpoint import SHIPPED
@@ -100,88 +90,13 @@ def app_checkpoint(request) -> Path:
     return request.getfixturevalue("tiny_checkpoint")
 
 
-START_TIMEOUT = 300   # importing, loading the model and starting the converters, on a busy CPU
-
-
-@contextlib.contextmanager
-def running_app(checkpoint: Path, workdir: Path, code: str | None = None, timeout: float = START_TIMEOUT):
-    """Start the app (`python app.py`, or `python -c code`) in `workdir` on a free loopback port,
-    with its file cache in workdir/cache and its log in workdir/app.log; yield its URL once it
-    answers, and stop it afterwards."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "ABCGEN_CHECKPOINT": str(checkpoint), "GRADIO_TEMP_DIR": str(workdir / "cache"),
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
-    command = [PYTHON, str(ROOT / "app.py")] if code is None else [PYTHON, "-c", code]
-    log_path = workdir / "app.log"
-    with open(log_path, "w") as log:
-        # The working folder is the test's own, so anything the app writes there is seen and
-        # nothing is left in the repository.
-        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-
-        def answering() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the app exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                return httpx.get(url + "/", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-        try:
-            try:
-                wait_for(answering, timeout, "the app answering", poll=0.5)
-            except AssertionError as e:
-                raise RuntimeError(f"{e}:\n{log_path.read_text()}") from None
-            yield url
-        finally:
-            stop(proc)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop the app as Ctrl-C does: SIGTERM ends an idle server at once; where a client still holds a
-    stream open (gradio_client's heartbeat), a SIGINT after it makes the server close it and exit
-    rather than wait for it (a second Ctrl-C), still running the app's own shutdown."""
-    proc.terminate()
-    try:
-        proc.wait(3)
-        return
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@dataclass(frozen=True)
-class App:
-    """A started app: its URL, its working folder (file cache in `cache`, log in `log`), its checkpoint."""
-    url: str
-    workdir: Path
-    checkpoint: Path
-
-    @property
-    def cache(self) -> Path:
-        return self.workdir / "cache"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "app.log"
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-
 @pytest.fixture(scope="session")
-def plain_app(request, tmp_path_factory) -> App:
+def plain_app(request, tmp_path_factory) -> Served:
     """`python app.py` with its default limits, started once and shared by every test that needs
     the app as a musician meets it (test_app_api, test_app_limits, test_browser, test_reliability).
     A test that needs other limits or other launch code starts an app of its own, and says why."""
-    workdir, checkpoint = tmp_path_factory.mktemp("app"), app_checkpoint(request)
-    with running_app(checkpoint, workdir) as url:
-        yield App(url, workdir, checkpoint)
+    with running_app(app_checkpoint(request), tmp_path_factory.mktemp("app")) as app:
+        yield app
 
 
 def queue_event(http, url: str, fn_index: int, data: list, trigger_id: int | None = None,

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from abcgen.render import files
-from conftest import ROOT, app_checkpoint, queue_event, running_app
+from benchmarks.serving import running_app
+from conftest import ROOT, app_checkpoint, queue_event
 
 HEAVY = {"meter": "6/8", "key": "D", "unit": "1/8", "num": 16, "max_chars": 300}
 OPEN_TO_ONE_CLIENT = {"ABCGEN_PER_CLIENT": "100", "ABCGEN_PER_CLIENT_WORK": "100", "ABCGEN_RATE": "100",
@@ -136,8 +137,8 @@ def small_store_app(request, tmp_path_factory):
         mp.setenv("ABCGEN_FILES_MB", "3")
         for name, value in OPEN_TO_ONE_CLIENT.items():
             mp.setenv(name, value)
-        with running_app(app_checkpoint(request), work, code=SWITCHABLE_DISK) as url:
-            yield url, work
+        with running_app(app_checkpoint(request), work, code=SWITCHABLE_DISK) as served:
+            yield served.url, work
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +303,8 @@ def test_one_deadline_bounds_queue_wait_and_work(request, tmp_path, monkeypatch)
     monkeypatch.setenv("ABCGEN_REQUEST_SECONDS", "5")
     for name, value in OPEN_TO_ONE_CLIENT.items():
         monkeypatch.setenv(name, value)
-    with running_app(app_checkpoint(request), tmp_path) as url:
+    with running_app(app_checkpoint(request), tmp_path) as served:
+        url = served.url
         with client(url, tmp_path / "warm") as c:
             c.predict(meter="6/8", key="D", unit="1/8", max_chars=100, api_name="/compose")
         results = {}

@@ -16,7 +16,8 @@ import pytest
 
 from abcgen.web import share
 from benchmarks.hostile_requests import _legal_long
-from conftest import app_checkpoint, queue_event, running_app, wait_for
+from benchmarks.serving import running_app
+from conftest import app_checkpoint, queue_event, wait_for
 
 FD_LIMIT = 512               # the app's file descriptors, lowered so the flood passes them quickly
 LAUNCH = (f"import resource; soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); "
@@ -38,8 +39,8 @@ def app(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for name, value in LIMITS.items():
             mp.setenv(name, value)
-        with running_app(app_checkpoint(request), work, code=LAUNCH) as url:
-            yield url, work
+        with running_app(app_checkpoint(request), work, code=LAUNCH) as served:
+            yield served.url, work
 
 
 def from_address(address: str, timeout: float = 30) -> httpx.Client:

@@ -24,7 +24,8 @@ from abcgen.learn import checkpoint
 from abcgen.errors import CheckpointError
 from abcgen.learn.model import CharLSTM, ModelConfig
 from abcgen.learn.vocab import Vocab
-from conftest import PYTHON, ROOT, App, app_checkpoint, running_app, wait_for
+from benchmarks.serving import Served, running_app
+from conftest import PYTHON, ROOT, app_checkpoint, wait_for
 
 SWEEP = (2, 6)          # seconds: how often the cache is swept, and the age of files it deletes
 
@@ -178,7 +179,7 @@ def test_generate_cli_refuses_a_checkpoint_carrying_code(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # the running app
 
-def raw_get(app: App, route: str, method: str = "GET") -> tuple[int, bytes]:
+def raw_get(app: Served, route: str, method: str = "GET") -> tuple[int, bytes]:
     """A request with the path sent exactly as written ('..' and all), as an attacker would."""
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
     try:
@@ -189,7 +190,7 @@ def raw_get(app: App, route: str, method: str = "GET") -> tuple[int, bytes]:
         conn.close()
 
 
-def client_of(app: App):
+def client_of(app: Served):
     from gradio_client import Client
     return Client(app.url, verbose=False, download_files=False, analytics_enabled=False)
 
@@ -203,8 +204,8 @@ LAUNCH = ("import os, app; os.environ.update(ABCGEN_SWEEP_S='%s', ABCGEN_FILES_M
 @pytest.fixture
 def sweeping_app(request, tmp_path):
     checkpoint_path = app_checkpoint(request)
-    with running_app(checkpoint_path, tmp_path, code=LAUNCH) as url:
-        yield App(url, tmp_path, checkpoint_path)
+    with running_app(checkpoint_path, tmp_path, code=LAUNCH) as served:
+        yield served
 
 
 def compose(client, seed: int) -> tuple:
@@ -214,7 +215,7 @@ def compose(client, seed: int) -> tuple:
 
 # -- the file route ------------------------------------------------------------------------------
 
-def secrets_of(app: App) -> dict[str, tuple[Path, bytes]]:
+def secrets_of(app: Served) -> dict[str, tuple[Path, bytes]]:
     """Files the app must never hand out, each with bytes that would show it was handed out."""
     neighbour = app.workdir / "neighbour-secret.txt"     # beside the cache folder, not in it
     neighbour.write_text("neighbour secret 7f3a9c\n")
@@ -229,7 +230,7 @@ def secrets_of(app: App) -> dict[str, tuple[Path, bytes]]:
     }
 
 
-def spellings(path: Path, app: App) -> list[str]:
+def spellings(path: Path, app: Served) -> list[str]:
     """Ways to name one file: plain, relative, climbing out of the cache, and URL-encoded (once and twice)."""
     absolute = str(path)
     bare = absolute.lstrip("/")
