@@ -160,6 +160,31 @@ def test_cache_key_covers_every_module_that_decides_what_is_kept():
             "abc/check.py", "abc/header.py", "abc/transpose.py", "tune_types.py"} <= covered
 
 
+def _write_often(folder: str, n: int, start) -> None:
+    from abcgen.learn import cache
+    start.wait(60)
+    for i in range(n):
+        cache.write(folder, "same-key", {"tunes": ["X:1\nK:D\nABcd|"] * 20000, "i": i})
+
+
+def test_processes_preparing_the_same_corpus_at_once_do_not_break_each_other(tmp_path):
+    """The ranks of a multi-process training run prepare the same corpus at the same moment: each
+    writes the cache aside under its own name, so neither renames away the other's file."""
+    import json
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    writers = [ctx.Process(target=_write_often, args=(str(tmp_path), 100, start)) for _ in range(2)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(120)
+    assert [w.exitcode for w in writers] == [0, 0]
+    written = list(tmp_path.rglob("*.json"))
+    assert len(written) == 1 and json.loads(written[0].read_text())["i"] == 99
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_default_folk_source_is_there():
     paths = sources.folk_paths()
     tunes = [t for p in paths for t in sources.split_tune_book(sources.read_text(p))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 from pathlib import Path
 
 
@@ -66,11 +67,13 @@ def read(cache_dir, key: str) -> dict | None:
 
 
 def write(cache_dir, key: str, record: dict) -> None:
-    """Keep `record` under `key`; written aside and renamed, so a reader never sees half a file."""
+    """Keep `record` under `key`; written aside under a name of this process's own and renamed, so
+    a reader never sees half a file and processes preparing the same corpus at once (the ranks of
+    a multi-process training run) do not write over each other's half-written files."""
     path = _path(cache_dir, key)
     if not path:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record))
     tmp.replace(path)
