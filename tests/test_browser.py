@@ -659,6 +659,11 @@ def test_the_highlighted_note_is_scrolled_into_view_while_playing(phone, app_url
     render(b, JIG)
     click(b, "#play")
     wait_for(lambda: audio_src(b), WORK_TIMEOUT, "the audio")
+    # Seeking needs the audio's length, known only once its metadata has loaded (a busy machine
+    # may take a while after the source is set).
+    wait_for(lambda: b.execute_script("const a = document.querySelector('#audio audio');"
+                                      "return !!a && isFinite(a.duration) && a.duration > 0"),
+             WORK_TIMEOUT, "the audio's length")
     b.execute_script("window.scrollTo(0, 0); const a = document.querySelector('#audio audio'); a.currentTime = "
                      "a.duration * 0.8; a.play()")
     note = wait_for(lambda: finds(b, "#notation g.note.playing"), UI_TIMEOUT, "a highlighted note")[0]
