@@ -2,12 +2,13 @@
 and what keeps a candidate from sounding like its type.
 
 A hand-set score on the musical report (`abcgen.judge.analysis`), each term something a fiddler
-listens for and human tunes of the folk corpus show: bars 5-6 bring back bars 1-2 where the type's
-phrases usually do (reels, jigs, hornpipes, strathspeys: half or more of them; of all the corpus's
-tunes, typed or not, only a third, so an untyped tune is not pushed to answer), the B part climbs above the A part (77%), each part lands on the tonic (78% of parts), about half
-the bars recur (median 47%) without one bar going round in circles, steps rather than leaps
-(median 2.6 semitones between notes), and the type's own rhythm (a reel is not dotted, a
-strathspey is: `abcgen.tune_types`). It is set by hand, not trained, so the benchmarks that judge it
+listens for and human tunes of the folk corpus show: bars 5-6 bring back bars 1-2 where the
+type's phrases usually do (reels, jigs, hornpipes, strathspeys: half or more of them; of all the
+corpus's tunes, typed or not, only a third, so an untyped tune is not pushed to answer), the B
+part climbs above the A part (77%), each part lands on the tonic (78% of parts), about half the
+bars recur (median 47%) without one bar going round in circles, steps rather than leaps (median
+2.6 semitones between notes), and the type's own rhythm (a reel is not dotted, a strathspey is:
+`abcgen.tune_types`). It is set by hand, not trained, so the benchmarks that judge it
 (`benchmarks.musicality`'s two-sample classifier, `benchmarks.type_voice`'s recognizer) are not
 what it was fitted to.
 """
